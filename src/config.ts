@@ -1,0 +1,185 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { ConfigError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The validated server configuration, passed down to every module that needs it. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  workers: number;
+  taskWorkers: number;
+  presence: boolean;
+  presenceMaxMembers: number;
+  broadcastSelf: boolean;
+  ack: boolean;
+  ackAttempts: number;
+  /** Seconds. */
+  ackTimeout: number;
+  token: string | undefined;
+  /** Seconds. */
+  tempTokenTtl: number;
+  /** Bytes. */
+  maxPayload: number;
+  /** Seconds; 0 disables. */
+  idleTimeout: number;
+  /** Seconds. */
+  shutdownTimeout: number;
+  /** Bytes of HTTP request body accepted by the HTTP endpoints. */
+  maxHttpBody: number;
+  demo: boolean;
+  logLevel: LogLevel;
+}
+
+type Kind = 'number' | 'integer' | 'boolean' | 'string';
+
+interface OptionSpec<K extends keyof ServerConfig> {
+  readonly key: K;
+  readonly flag: string;
+  readonly kind: Kind;
+  readonly default: ServerConfig[K];
+  readonly describe: string;
+  /** Returns why the value is invalid, or undefined. */
+  readonly check?: (value: ServerConfig[K]) => string | undefined;
+}
+
+type AnyOptionSpec = { [K in keyof ServerConfig]: OptionSpec<K> }[keyof ServerConfig];
+
+const range = (min: number, max: number) => (v: number): string | undefined =>
+  v < min || v > max ? `must be between ${min} and ${max}` : undefined;
+const atLeast = (min: number) => (v: number): string | undefined => (v < min ? `must be ${min} or more` : undefined);
+
+/**
+ * Every option of `conveyor start`, in one table: the CLI's help, the config-file keys,
+ * the CONVEYOR_* environment names and validation all come from here.
+ */
+export const OPTIONS: readonly AnyOptionSpec[] = [
+  { key: 'host', flag: 'host', kind: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 for all interfaces)' },
+  { key: 'port', flag: 'port', kind: 'integer', default: 8989, describe: 'TCP port for WebSocket and HTTP (0 picks a free port)', check: range(0, 65535) },
+  { key: 'workers', flag: 'workers', kind: 'integer', default: 1, describe: 'Event worker processes (0 = one per CPU)', check: range(0, 256) },
+  { key: 'taskWorkers', flag: 'task-workers', kind: 'integer', default: 1, describe: 'Task threads for fanout and acknowledgment timers', check: range(1, 256) },
+  { key: 'presence', flag: 'presence', kind: 'boolean', default: false, describe: 'Send presence frames to channel members on join, leave and close' },
+  { key: 'presenceMaxMembers', flag: 'presence-max-members', kind: 'integer', default: 1000, describe: 'Above this many members, presence frames carry a count instead of fds', check: atLeast(1) },
+  { key: 'broadcastSelf', flag: 'broadcast-self', kind: 'boolean', default: false, describe: 'Deliver broadcast-action to its sender too' },
+  { key: 'ack', flag: 'ack', kind: 'boolean', default: false, describe: 'Acknowledgments: pushed frames carry an id and are re-sent until acknowledged' },
+  { key: 'ackAttempts', flag: 'ack-attempts', kind: 'integer', default: 3, describe: 'Re-sends of an unacknowledged frame before it is given up', check: range(0, 100) },
+  { key: 'ackTimeout', flag: 'ack-timeout', kind: 'number', default: 0.5, describe: 'Seconds between re-sends of an unacknowledged frame', check: range(0.01, 3600) },
+  { key: 'token', flag: 'token', kind: 'string', default: undefined, describe: 'Server token: required on the handshake (?token=), for fanout and channel auth' },
+  { key: 'tempTokenTtl', flag: 'temp-token-ttl', kind: 'number', default: 60, describe: 'Seconds a temporary token from POST /conveyor/auth stays valid', check: range(1, 86400) },
+  { key: 'maxPayload', flag: 'max-payload', kind: 'integer', default: 65536, describe: 'Largest incoming WebSocket message in bytes; larger closes with 1009', check: range(64, 64 * 1024 * 1024) },
+  { key: 'idleTimeout', flag: 'idle-timeout', kind: 'integer', default: 120, describe: 'Seconds of silence before a socket is closed; the server pings before (0 disables, else 8 or more)', check: (v) => (v !== 0 && v < 8 ? 'must be 0 (off) or 8 or more' : v > 960 ? 'must be 960 or less' : undefined) },
+  { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'number', default: 10, describe: 'Seconds to let sockets drain on SIGTERM/SIGINT before exiting', check: range(0, 3600) },
+  { key: 'maxHttpBody', flag: 'max-http-body', kind: 'integer', default: 65536, describe: 'Largest HTTP request body in bytes; larger answers 413', check: range(64, 64 * 1024 * 1024) },
+  { key: 'demo', flag: 'demo', kind: 'boolean', default: false, describe: 'Serve the demo chat page on GET /' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', describe: `Log level: ${LOG_LEVELS.join(', ')}`, check: (v) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
+];
+
+const byFlag = new Map<string, AnyOptionSpec>(OPTIONS.map((o) => [o.flag, o]));
+const byKey = new Map<string, AnyOptionSpec>(OPTIONS.map((o) => [o.key, o]));
+
+export function envName(spec: AnyOptionSpec): string {
+  return `CONVEYOR_${spec.flag.replace(/-/g, '_').toUpperCase()}`;
+}
+
+function coerce(spec: AnyOptionSpec, raw: unknown, source: string): unknown {
+  const where = `${source} "${spec.flag}"`;
+  switch (spec.kind) {
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0' || raw === '') return false;
+      throw new ConfigError(`${where} must be true or false, got ${JSON.stringify(raw)}`);
+    case 'integer':
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) throw new ConfigError(`${where} must be a number, got ${JSON.stringify(raw)}`);
+      if (spec.kind === 'integer' && !Number.isInteger(n)) throw new ConfigError(`${where} must be a whole number, got ${JSON.stringify(raw)}`);
+      return n;
+    }
+    case 'string':
+      if (typeof raw === 'string') return raw;
+      if (typeof raw === 'number') return String(raw);
+      throw new ConfigError(`${where} must be a string, got ${JSON.stringify(raw)}`);
+  }
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object of options`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export interface ConfigSources {
+  /** Flags the user typed, keyed by flag or camelCase name; undefined values are ignored. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file. */
+  configFile?: string | undefined;
+}
+
+/**
+ * Resolves the configuration: defaults < config file < CONVEYOR_* environment < flags.
+ * Throws ConfigError naming the option and the reason on the first invalid value.
+ */
+export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
+  const values: Record<string, unknown> = {};
+  for (const spec of OPTIONS) values[spec.key] = spec.default;
+
+  const env = sources.env ?? {};
+  const configFile = sources.configFile ?? env['CONVEYOR_CONFIG'];
+  if (configFile) {
+    for (const [name, raw] of Object.entries(readConfigFile(configFile))) {
+      const spec = byFlag.get(name) ?? byKey.get(name);
+      if (!spec) throw new ConfigError(`config file ${configFile}: unknown option "${name}" (see conveyor start --help)`);
+      values[spec.key] = coerce(spec, raw, `config file option`);
+    }
+  }
+  for (const spec of OPTIONS) {
+    const raw = env[envName(spec)];
+    if (raw !== undefined) values[spec.key] = coerce(spec, raw, `environment variable ${envName(spec)} for`);
+  }
+  for (const [name, raw] of Object.entries(sources.flags ?? {})) {
+    if (raw === undefined) continue;
+    const spec = byFlag.get(name) ?? byKey.get(name);
+    if (!spec) continue;
+    values[spec.key] = coerce(spec, raw, 'option');
+  }
+  for (const spec of OPTIONS) {
+    const value = values[spec.key];
+    if (value === undefined) continue;
+    const why = (spec.check as ((v: unknown) => string | undefined) | undefined)?.(value);
+    if (why) throw new ConfigError(`option --${spec.flag} ${why}, got ${JSON.stringify(value)}`);
+  }
+  const config = values as unknown as ServerConfig;
+  if (config.token === '') config.token = undefined;
+  if (config.idleTimeout % 4 !== 0 && config.idleTimeout !== 0) {
+    // uWS checks idle timeouts on a 4-second tick; round up so the value is never shorter than asked.
+    config.idleTimeout = Math.ceil(config.idleTimeout / 4) * 4;
+  }
+  return config;
+}
+
+/** Number of event workers to fork: `--workers 0` means one per CPU. */
+export function effectiveWorkers(config: ServerConfig): number {
+  return config.workers === 0 ? availableParallelism() : config.workers;
+}
+
+/** The config as it may be logged: secrets replaced. */
+export function redactConfig(config: ServerConfig): Record<string, unknown> {
+  return { ...config, token: config.token === undefined ? undefined : '[redacted]' };
+}

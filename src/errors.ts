@@ -1,0 +1,63 @@
+/**
+ * Every error a user can see, in one table. Protocol texts marked PHP are the PHP Socket
+ * Conveyor server's own words: clients match on them, so they never change.
+ */
+export const ProtocolErrors = {
+  channelMissing: 'Channel connection must specify "channel"!', // PHP
+  channelAuthMissing: 'Channel connection must specify "auth" when authentication is set!', // PHP
+  channelAuthFailed: 'Failed to connect to channel', // PHP
+  broadcastDataMissing: "BroadcastAction required 'data' field to be created!", // PHP
+  baseDataMissing: "BaseAction required 'data' field to be created!", // PHP
+  fanoutDataMissing: "FanoutAction required 'data' field to be created!", // PHP
+  fanoutAuthMissing: 'FanoutAction must specify "auth" when authentication is set!', // PHP
+  fanoutAuthFailed: 'Failed to broadcast fanout', // PHP
+  ackDataMissing: "AcknowledgeAction required 'data' field to be created!", // PHP
+  userIdMissing: 'The userId is required to associate connection to team!', // PHP
+} as const;
+
+/** Texts of the `error` action, for frames the PHP server would crash on. */
+export const FrameErrors = {
+  notAnObject: 'Frame must be a JSON object with a string "action"; got a JSON array.',
+  actionMissing: 'Frame must have an "action" field naming the action to run.',
+  actionNotString: 'Field "action" must be a string.',
+  unknownAction: (name: string): string =>
+    `Unknown action "${name.length > 64 ? `${name.slice(0, 64)}…` : name}". Send one of the actions this server registers (base-action, channel-connect, …).`,
+  wrongType: (field: string, expected: string): string => `Field "${field}" must be ${expected}.`,
+  internal: 'The server could not process this frame; it was not applied. Try again later.',
+} as const;
+
+/** HTTP error bodies. */
+export const HttpErrors = {
+  unauthorized: 'Unauthorized!', // PHP
+  channelNotFound: 'Channel not found!', // PHP
+  invalidMessage: 'Invalid message!', // PHP
+  invalidJson: 'Request body must be a JSON object.',
+  notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, and the WebSocket upgrade on any path.',
+  bodyTooLarge: (limit: number): string => `Request body exceeds ${limit} bytes.`,
+  unavailable: 'Server is shutting down; retry on another instance or later.',
+} as const;
+
+/** Process exit codes of the CLI. */
+export const ExitCodes = {
+  ok: 0,
+  failure: 1,
+  invalidConfig: 2,
+} as const;
+
+/** An error caused by what the user configured: printed as one line, never as a stack. */
+export class ConfigError extends Error {
+  readonly code = 'ECONVEYOR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The listen address could not be bound (in use, or not permitted). */
+export class ListenError extends Error {
+  readonly code = 'ECONVEYOR_LISTEN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}

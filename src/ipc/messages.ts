@@ -1,0 +1,78 @@
+/**
+ * Every message between the primary and the event workers, as one discriminated union per
+ * direction. Both sides import these types; nothing else crosses the cluster channel.
+ */
+import type { TaskRequest, TaskResult } from '../tasks/types.js';
+
+/** A topic as both sides name it: `ch:<channel>`, `lobby` (sockets in no channel) or `all`. */
+export type Topic = string;
+
+/** A frame published to a topic, the same bytes for every recipient. */
+export interface Publication {
+  topic: Topic;
+  frame: string;
+  /** Present when acknowledgments are on: recipients must ack this id. */
+  ackId?: string;
+}
+
+export type RegistryRequest =
+  | { op: 'join'; fd: number; channel: string }
+  | { op: 'leave'; fd: number }
+  | { op: 'assoc'; fd: number; userId: string | number }
+  | { op: 'mint-token'; channel: string | null }
+  | { op: 'admit-token'; token: string }
+  | { op: 'consume-token'; token: string; channel: string }
+  | { op: 'has-members'; channel: string }
+  | { op: 'stats' };
+
+export interface RegistryResults {
+  join: null;
+  leave: null;
+  assoc: null;
+  'mint-token': string;
+  'admit-token': boolean;
+  'consume-token': boolean;
+  'has-members': boolean;
+  stats: ServerStats;
+}
+
+export interface WorkerStats {
+  id: number;
+  pid: number;
+  connections: number;
+  rss: number;
+}
+
+export interface ServerStats {
+  connections: number;
+  channels: number;
+  /** Resident memory of the whole server (primary and workers), bytes. */
+  rss: number;
+  workers: WorkerStats[];
+}
+
+export type Request = { kind: 'registry'; body: RegistryRequest } | { kind: 'task'; body: TaskRequest };
+
+export type WorkerMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'listen-failed'; reason: string }
+  | { type: 'publish'; publication: Publication }
+  | { type: 'open'; fd: number }
+  | { type: 'close'; fd: number }
+  | { type: 'request'; id: number; request: Request }
+  | { type: 'need-fds' }
+  | { type: 'usage'; rss: number };
+
+export type PrimaryMessage =
+  | { type: 'publish'; publication: Publication }
+  | { type: 'response'; id: number; ok: true; result: unknown }
+  | { type: 'response'; id: number; ok: false; error: string }
+  | { type: 'fds'; first: number; count: number }
+  | { type: 'drain'; closeCode: number };
+
+/** What travels over the cluster channel: one batch per event-loop turn. */
+export interface Batch<M> {
+  conveyor: 1;
+  messages: M[];
+}
+

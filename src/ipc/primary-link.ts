@@ -1,0 +1,58 @@
+import { BatchQueue, isBatch } from './batch-queue.js';
+import type { PrimaryMessage, Request, WorkerMessage } from './messages.js';
+
+type Incoming<T extends PrimaryMessage['type']> = Extract<PrimaryMessage, { type: T }>;
+
+/**
+ * An event worker's end of the cluster channel: batched sends, request/response by id,
+ * and dispatch of what the primary sends.
+ */
+export class PrimaryLink {
+  private readonly queue = new BatchQueue<WorkerMessage>((batch) => {
+    if (process.connected) process.send?.(batch);
+  });
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private readonly listeners: { [T in PrimaryMessage['type']]?: (message: Incoming<T>) => void } = {};
+
+  constructor() {
+    process.on('message', (message: unknown) => {
+      if (!isBatch<PrimaryMessage>(message)) return;
+      for (const m of message.messages) this.dispatch(m);
+    });
+  }
+
+  on<T extends Exclude<PrimaryMessage['type'], 'response'>>(type: T, listener: (message: Incoming<T>) => void): void {
+    (this.listeners as Record<string, (message: Incoming<T>) => void>)[type] = listener;
+  }
+
+  send(message: WorkerMessage): void {
+    this.queue.push(message);
+  }
+
+  request<R>(request: Request): Promise<R> {
+    const id = this.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ type: 'request', id, request });
+    });
+  }
+
+  /** Sends what is queued without waiting for the end of the turn (before exiting). */
+  flush(): void {
+    this.queue.flush();
+  }
+
+  private dispatch(message: PrimaryMessage): void {
+    if (message.type === 'response') {
+      const waiter = this.pending.get(message.id);
+      if (!waiter) return;
+      this.pending.delete(message.id);
+      if (message.ok) waiter.resolve(message.result);
+      else waiter.reject(new Error(message.error));
+      return;
+    }
+    const listener = this.listeners[message.type] as ((m: PrimaryMessage) => void) | undefined;
+    listener?.(message);
+  }
+}

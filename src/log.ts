@@ -1,0 +1,16 @@
+import { pino, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+export type { Logger };
+
+/**
+ * The process's root logger. Paths that could carry secrets are redacted by pino itself,
+ * so a careless `log.info({ query })` never prints a token.
+ */
+export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
+  return pino({
+    level,
+    base: { pid: process.pid, ...bindings },
+    redact: { paths: ['token', '*.token', 'auth', '*.auth', 'query', '*.query'], censor: '[redacted]' },
+  });
+}

@@ -1,0 +1,160 @@
+import type { Worker } from 'node:cluster';
+import type { ServerConfig } from '../config.js';
+import { BatchQueue } from '../ipc/batch-queue.js';
+import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats } from '../ipc/messages.js';
+import type { Logger } from '../log.js';
+import { presenceFrame } from '../protocol/native/envelope.js';
+import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
+import { channelTopic } from '../registry/topics.js';
+import type { TaskPool } from './task-pool.js';
+
+interface Attached {
+  readonly worker: Worker;
+  readonly queue: BatchQueue<PrimaryMessage>;
+  usage: { rss: number };
+}
+
+/** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
+export const FD_BLOCK = 1024;
+
+/**
+ * The primary's switchboard: relays publications to the workers that have subscribers,
+ * answers registry and task requests, and publishes presence changes. It never touches a
+ * single recipient: workers deliver through their uWS topics.
+ */
+export class Router {
+  private readonly workers = new Map<number, Attached>();
+  private nextFd = 1;
+  private nextAckId = 0;
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly registry: MemoryRegistry,
+    private readonly pool: TaskPool,
+    private readonly log: Logger,
+  ) {}
+
+  attach(worker: Worker): void {
+    const queue = new BatchQueue<PrimaryMessage>((batch) => {
+      if (worker.isConnected()) worker.send(batch);
+    });
+    this.workers.set(worker.id, { worker, queue, usage: { rss: 0 } });
+  }
+
+  /** Forgets a worker that exited, and tells its sockets' channels they left. */
+  detach(workerId: number): void {
+    this.workers.delete(workerId);
+    for (const change of this.registry.dropWorker(workerId)) this.announce('channel-disconnect', change);
+  }
+
+  send(workerId: number, message: PrimaryMessage): void {
+    this.workers.get(workerId)?.queue.push(message);
+  }
+
+  handle(workerId: number, message: WorkerMessage): void {
+    switch (message.type) {
+      case 'publish':
+        this.route(message.publication, workerId);
+        return;
+      case 'open':
+        this.registry.open(message.fd, workerId);
+        return;
+      case 'close': {
+        const change = this.registry.close(message.fd);
+        if (change) this.announce('channel-disconnect', change);
+        return;
+      }
+      case 'need-fds':
+        this.send(workerId, { type: 'fds', first: this.nextFd, count: FD_BLOCK });
+        this.nextFd += FD_BLOCK;
+        return;
+      case 'usage': {
+        const attached = this.workers.get(workerId);
+        if (attached) attached.usage = { rss: message.rss };
+        return;
+      }
+      case 'request':
+        const request = message.request;
+        if (request.kind === 'registry') {
+          this.respond(workerId, message.id, () => this.registryRequest(request.body));
+        } else {
+          const id = message.id;
+          this.pool.run(request.body).then(
+            (result) => this.send(workerId, { type: 'response', id, ok: true, result }),
+            (error: unknown) => {
+              this.log.error({ err: error, task: request.body.name }, 'task failed');
+              this.send(workerId, { type: 'response', id, ok: false, error: String(error) });
+            },
+          );
+        }
+        return;
+      case 'listening':
+      case 'listen-failed':
+        return;
+    }
+  }
+
+  /** Forwards a publication to every other worker with subscribers of its topic. */
+  route(publication: Publication, fromWorker: number | undefined): void {
+    for (const workerId of this.registry.workersFor(publication.topic)) {
+      if (workerId !== fromWorker) this.send(workerId, { type: 'publish', publication });
+    }
+  }
+
+  stats(): ServerStats {
+    const workers: WorkerStats[] = [...this.workers.values()].map(({ worker, usage }) => ({
+      id: worker.id,
+      pid: worker.process.pid ?? 0,
+      connections: this.registry.connectionsOf(worker.id),
+      rss: usage.rss,
+    }));
+    const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
+    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, workers };
+  }
+
+  private respond(workerId: number, id: number, compute: () => unknown): void {
+    try {
+      this.send(workerId, { type: 'response', id, ok: true, result: compute() });
+    } catch (error) {
+      this.log.error({ err: error }, 'registry request failed');
+      this.send(workerId, { type: 'response', id, ok: false, error: String(error) });
+    }
+  }
+
+  private registryRequest(request: RegistryRequest): RegistryResults[keyof RegistryResults] {
+    switch (request.op) {
+      case 'join': {
+        const result = this.registry.join(request.fd, request.channel);
+        if (result?.left) this.announce('channel-disconnect', result.left);
+        if (result) this.announce('channel-connect', result.joined);
+        return null;
+      }
+      case 'leave': {
+        const change = this.registry.leave(request.fd);
+        if (change) this.announce('channel-disconnect', change);
+        return null;
+      }
+      case 'assoc':
+        this.registry.assoc(request.fd, request.userId);
+        return null;
+      case 'mint-token':
+        return this.registry.mintToken(request.channel, this.config.tempTokenTtl * 1000);
+      case 'admit-token':
+        return this.registry.admitToken(request.token);
+      case 'consume-token':
+        return this.registry.consumeToken(request.token, request.channel);
+      case 'has-members':
+        return this.registry.hasMembers(request.channel);
+      case 'stats':
+        return this.stats();
+    }
+  }
+
+  /** Publishes a presence change to the channel's members on every worker. */
+  private announce(action: 'channel-connect' | 'channel-disconnect', change: MembershipChange): void {
+    if (!this.config.presence || change.snapshot.fds.length === 0) return;
+    const ackId = this.config.ack ? `p-${(this.nextAckId++).toString(36)}` : undefined;
+    const frame = presenceFrame(action, change.fd, change.channel, change.snapshot, this.config.presenceMaxMembers, ackId);
+    this.route({ topic: channelTopic(change.channel), frame, ...(ackId ? { ackId } : {}) }, undefined);
+  }
+}

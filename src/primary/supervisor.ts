@@ -1,0 +1,206 @@
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import { effectiveWorkers, redactConfig, type ServerConfig } from '../config.js';
+import { ListenError } from '../errors.js';
+import { isBatch } from '../ipc/batch-queue.js';
+import type { WorkerMessage } from '../ipc/messages.js';
+import type { Logger } from '../log.js';
+import { MemoryRegistry } from '../registry/memory-registry.js';
+import { Router } from './router.js';
+import { TaskPool } from './task-pool.js';
+
+/** Environment variable through which a forked event worker receives the resolved config. */
+export const WORKER_CONFIG_ENV = 'CONVEYOR_WORKER_CONFIG';
+
+const RESTART_BASE_MS = 100;
+const RESTART_MAX_MS = 30_000;
+/** A worker that lived this long before dying is restarted without backoff. */
+const HEALTHY_UPTIME_MS = 10_000;
+
+type State = 'starting' | 'running' | 'rolling' | 'draining';
+
+interface Slot {
+  worker: Worker;
+  startedAt: number;
+  listening: Promise<number>;
+  /** Set when the primary itself asked this worker to go. */
+  retiring: boolean;
+}
+
+export interface PrimaryOptions {
+  /** Module that cluster workers execute. */
+  workerEntry: string;
+}
+
+/**
+ * The primary process: forks the event workers, restarts the ones that die, rolls them on
+ * SIGHUP, drains them on SIGTERM/SIGINT, and owns the registry, router and task pool.
+ */
+export class Supervisor {
+  private readonly registry = new MemoryRegistry();
+  private readonly pool: TaskPool;
+  private readonly router: Router;
+  private readonly slots = new Map<number, Slot>();
+  private state: State = 'starting';
+  private port: number;
+  private quickDeaths = 0;
+  private exitCode = 0;
+  private readonly exited: Promise<number>;
+  private resolveExited!: (code: number) => void;
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly log: Logger,
+    private readonly options: PrimaryOptions,
+  ) {
+    this.port = config.port;
+    this.pool = new TaskPool(config.taskWorkers, { token: config.token });
+    this.router = new Router(config, this.registry, this.pool, log);
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+  }
+
+  /** Forks the workers and resolves with the port once all of them listen. */
+  async start(): Promise<number> {
+    cluster.setupPrimary({ exec: this.options.workerEntry, args: [], silent: false });
+    this.installSignals();
+    const count = effectiveWorkers(this.config);
+    this.log.info({ config: redactConfig(this.config), workers: count }, 'starting');
+    try {
+      // The first worker binds (port 0 picks a free one); the others join it on that port via SO_REUSEPORT.
+      this.port = await this.fork().listening;
+      await Promise.all(Array.from({ length: count - 1 }, () => this.fork().listening));
+    } catch (error) {
+      await this.shutdownNow(1);
+      throw error;
+    }
+    this.state = 'running';
+    this.log.info({ host: this.config.host, port: this.port, workers: count, taskWorkers: this.config.taskWorkers }, 'conveyor listening');
+    return this.port;
+  }
+
+  /** Resolves with the exit code once the server has stopped. */
+  whenStopped(): Promise<number> {
+    return this.exited;
+  }
+
+  private fork(): Slot {
+    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }) });
+    this.router.attach(worker);
+    let resolveListening!: (port: number) => void;
+    let rejectListening!: (error: Error) => void;
+    const listening = new Promise<number>((resolve, reject) => {
+      resolveListening = resolve;
+      rejectListening = reject;
+    });
+    listening.catch(() => {});
+    const slot: Slot = { worker, startedAt: Date.now(), listening, retiring: false };
+    this.slots.set(worker.id, slot);
+    const log = this.log.child({ worker: worker.id });
+    log.info({ workerPid: worker.process.pid }, 'worker started');
+
+    worker.on('message', (message: unknown) => {
+      if (!isBatch<WorkerMessage | { type: 'listen-failed'; reason: string }>(message)) return;
+      for (const m of message.messages) {
+        if (m.type === 'listening') resolveListening(m.port);
+        else if (m.type === 'listen-failed') rejectListening(new ListenError(m.reason));
+        else this.router.handle(worker.id, m);
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      this.slots.delete(worker.id);
+      this.router.detach(worker.id);
+      rejectListening(new ListenError(`worker ${worker.id} exited (code ${code}, signal ${signal}) before listening`));
+      if (slot.retiring || this.state === 'draining') {
+        log.info({ code, signal }, 'worker exited');
+        if (this.state === 'draining' && this.slots.size === 0) void this.finish();
+        return;
+      }
+      log.error({ code, signal }, 'worker died');
+      if (this.state === 'starting') return;
+      this.restartLater(Date.now() - slot.startedAt);
+    });
+    return slot;
+  }
+
+  private restartLater(uptimeMs: number): void {
+    this.quickDeaths = uptimeMs >= HEALTHY_UPTIME_MS ? 0 : this.quickDeaths + 1;
+    const delay = this.quickDeaths === 0 ? 0 : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (this.quickDeaths - 1));
+    this.log.warn({ delayMs: delay, quickDeaths: this.quickDeaths }, 'restarting worker');
+    setTimeout(() => {
+      if (this.state === 'running' || this.state === 'rolling') {
+        const slot = this.fork();
+        slot.listening.then(
+          () => this.log.info({ worker: slot.worker.id }, 'worker restarted'),
+          (error: Error) => this.log.error({ worker: slot.worker.id, err: error.message }, 'restarted worker failed to listen'),
+        );
+      }
+    }, delay).unref();
+  }
+
+  private installSignals(): void {
+    const stop = (signal: NodeJS.Signals): void => {
+      if (this.state === 'draining') {
+        this.log.warn({ signal }, 'second signal: exiting now');
+        void this.shutdownNow(1);
+        return;
+      }
+      this.log.info({ signal }, 'shutting down');
+      void this.drain();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => void this.roll());
+  }
+
+  /** Replaces the workers one at a time, so that the port never stops accepting. */
+  private async roll(): Promise<void> {
+    if (this.state !== 'running') {
+      this.log.warn({ state: this.state }, 'SIGHUP ignored: not running');
+      return;
+    }
+    this.state = 'rolling';
+    this.log.info({ workers: this.slots.size }, 'rolling restart');
+    for (const old of [...this.slots.values()]) {
+      if (this.state !== 'rolling') return;
+      const replacement = this.fork();
+      try {
+        await replacement.listening;
+      } catch (error) {
+        this.log.error({ err: (error as Error).message }, 'rolling restart stopped: a replacement failed to listen');
+        break;
+      }
+      if (!old.worker.isDead()) {
+        old.retiring = true;
+        this.router.send(old.worker.id, { type: 'drain', closeCode: 1012 });
+        await once(old.worker, 'exit');
+      }
+    }
+    if (this.state === 'rolling') this.state = 'running';
+    this.log.info('rolling restart done');
+  }
+
+  private async drain(): Promise<void> {
+    this.state = 'draining';
+    for (const slot of this.slots.values()) this.router.send(slot.worker.id, { type: 'drain', closeCode: 1001 });
+    if (this.slots.size === 0) return this.finish();
+    // Workers drain within --shutdown-timeout; past a grace on top of that they are killed.
+    setTimeout(() => {
+      this.log.warn({ remaining: this.slots.size }, 'workers did not drain in time: killing them');
+      for (const slot of this.slots.values()) slot.worker.process.kill('SIGKILL');
+    }, this.config.shutdownTimeout * 1000 + 2000).unref();
+  }
+
+  private async finish(): Promise<void> {
+    await this.pool.close().catch(() => {});
+    this.log.info({ code: this.exitCode }, 'stopped');
+    this.resolveExited(this.exitCode);
+  }
+
+  private async shutdownNow(code: number): Promise<void> {
+    this.state = 'draining';
+    this.exitCode = code;
+    for (const slot of this.slots.values()) slot.worker.process.kill('SIGKILL');
+    await this.pool.close().catch(() => {});
+    this.resolveExited(code);
+  }
+}

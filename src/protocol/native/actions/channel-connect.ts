@@ -1,0 +1,28 @@
+import { FrameErrors, ProtocolErrors } from '../../../errors.js';
+import { secretsEqual } from '../../../tokens.js';
+import { isSet, type ActionDefinition, type ClientFrame } from '../action.js';
+
+type ChannelConnectFrame = ClientFrame & { channel: string; auth?: string | null };
+
+/** Moves the socket into a channel (one channel per socket). No answer on success. */
+export const channelConnect: ActionDefinition<ChannelConnectFrame> = {
+  name: 'channel-connect',
+  validate: (frame) => {
+    const channel = frame['channel'];
+    if (!isSet(channel) || channel === '') return ProtocolErrors.channelMissing;
+    if (typeof channel !== 'string') return { error: FrameErrors.wrongType('channel', 'a string') };
+    const auth = frame['auth'];
+    if (isSet(auth) && typeof auth !== 'string') return { error: FrameErrors.wrongType('auth', 'a string or null') };
+    return undefined;
+  },
+  async handle(context, frame) {
+    const { token } = context.hub.options;
+    if (token !== undefined) {
+      const auth = frame.auth;
+      if (!isSet(auth)) return context.reply('channel-connect', ProtocolErrors.channelAuthMissing);
+      const allowed = secretsEqual(auth as string, token) || (await context.hub.consumeToken(auth as string, frame.channel));
+      if (!allowed) return context.reply('channel-connect', ProtocolErrors.channelAuthFailed);
+    }
+    await context.hub.join(context.session, frame.channel);
+  },
+};

@@ -1,0 +1,42 @@
+/**
+ * The server → client envelope: `{"action","data","fd"}` in that order, `fd` only when a
+ * socket caused the frame, `id` last when acknowledgments are on.
+ */
+export function envelope(action: string, data: unknown, fd?: number, id?: string): string {
+  // Key order is part of the wire contract; JSON.stringify keeps insertion order and drops undefined.
+  return JSON.stringify({ action, data, fd, id });
+}
+
+/** `connection-info`: its `data` is itself a JSON string, as PHP clients expect. */
+export function connectionInfo(fd: number, id?: string): string {
+  return envelope('connection-info', JSON.stringify({ fd, event: 'connection-info' }), undefined, id);
+}
+
+/** The answer to a client frame that carried an `id`: no `fd`, no `id` of its own. */
+export function acknowledgeReply(id: string): string {
+  return JSON.stringify({ action: 'acknowledge-action', data: id });
+}
+
+export interface PresenceSnapshot {
+  fds: number[];
+  userIds: Record<string, string | number>;
+}
+
+/**
+ * A presence frame. Above `maxMembers` only the count goes out, because a member list per
+ * change costs members² bytes across a large channel.
+ */
+export function presenceFrame(
+  action: 'channel-connect' | 'channel-disconnect',
+  fd: number,
+  channel: string,
+  snapshot: PresenceSnapshot,
+  maxMembers: number,
+  id?: string,
+): string {
+  const data =
+    snapshot.fds.length > maxMembers
+      ? { fd, event: 'channel-presence', channel, count: snapshot.fds.length }
+      : { fd, event: 'channel-presence', channel, fds: snapshot.fds, userIds: snapshot.userIds };
+  return envelope(action, JSON.stringify(data), undefined, id);
+}

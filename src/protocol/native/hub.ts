@@ -1,0 +1,34 @@
+import type { FanoutInput, FanoutOutput } from '../../tasks/types.js';
+
+/** One socket's protocol state. */
+export interface Session {
+  readonly fd: number;
+  channel: string | null;
+  userId: string | number | undefined;
+}
+
+export interface ProtocolOptions {
+  token: string | undefined;
+  broadcastSelf: boolean;
+  ack: boolean;
+}
+
+/**
+ * What actions may do, and nothing more: the event server implements it over uWS topics,
+ * the bus, the registry and the task pool. Actions never see a socket.
+ */
+export interface Hub {
+  readonly options: ProtocolOptions;
+  /** A fresh message id when acknowledgments are on. */
+  newAckId(): string | undefined;
+  /** Sends a frame to one socket; with `ackId` it is re-sent until acknowledged. */
+  send(session: Session, frame: string, ackId?: string): void;
+  /** Sends a frame to a topic's subscribers on every worker, `except` excluded. */
+  publish(topic: string, frame: string, options?: { except?: Session; ackId?: string }): void;
+  join(session: Session, channel: string): Promise<void>;
+  leave(session: Session): Promise<void>;
+  assoc(session: Session, userId: string | number): Promise<void>;
+  consumeToken(token: string, channel: string): Promise<boolean>;
+  fanout(input: FanoutInput): Promise<FanoutOutput>;
+  acknowledge(session: Session, id: string): void;
+}

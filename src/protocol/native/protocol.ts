@@ -1,0 +1,128 @@
+import { FrameErrors } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { ActionContext, type ActionDefinition, type ClientFrame } from './action.js';
+import { acknowledgeAction } from './actions/acknowledge-action.js';
+import { assocUserToFdAction } from './actions/assoc-user-to-fd-action.js';
+import { baseAction } from './actions/base-action.js';
+import { broadcastAction } from './actions/broadcast-action.js';
+import { channelConnect } from './actions/channel-connect.js';
+import { channelDisconnect } from './actions/channel-disconnect.js';
+import { fanoutAction } from './actions/fanout-action.js';
+import { acknowledgeReply, connectionInfo } from './envelope.js';
+import type { Hub, Session } from './hub.js';
+
+export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
+  baseAction,
+  channelConnect,
+  channelDisconnect,
+  broadcastAction,
+  fanoutAction,
+  acknowledgeAction,
+  assocUserToFdAction,
+] as ActionDefinition[];
+
+/** Frames a socket may have waiting behind an unfinished one before new ones are refused. */
+const MAX_BACKLOG = 256;
+
+/** A session plus what keeps its frames in order while one of them waits on the primary. */
+export interface NativeSession extends Session {
+  busy: boolean;
+  backlog: string[];
+}
+
+/**
+ * The native Socket Conveyor protocol: parses each frame once, answers client ids,
+ * validates, and dispatches by action name. A socket's frames run strictly in order: while
+ * one waits (a join, a token check, a fanout plan), the ones after it queue.
+ */
+export class NativeProtocol {
+  private readonly actions = new Map<string, ActionDefinition>();
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly log: Logger,
+    customActions: readonly ActionDefinition[] = [],
+  ) {
+    for (const action of [...BUILT_IN_ACTIONS, ...customActions]) {
+      if (this.actions.has(action.name)) throw new Error(`action "${action.name}" is registered twice; choose another name`);
+      this.actions.set(action.name, action);
+    }
+  }
+
+  createSession(fd: number): NativeSession {
+    return { fd, channel: null, userId: undefined, busy: false, backlog: [] };
+  }
+
+  open(session: NativeSession): void {
+    const ackId = this.hub.newAckId();
+    this.hub.send(session, connectionInfo(session.fd, ackId), ackId);
+  }
+
+  message(session: NativeSession, text: string, isBinary: boolean): void {
+    // The published JS client's heartbeat is a 2-byte binary frame: an answer would reach the app.
+    if (isBinary) return;
+    if (session.busy) {
+      if (session.backlog.length >= MAX_BACKLOG) {
+        new ActionContext(session, this.hub).reply('error', `Too many frames in flight (over ${MAX_BACKLOG}); wait for answers before sending more.`);
+        return;
+      }
+      session.backlog.push(text);
+      return;
+    }
+    this.process(session, text);
+  }
+
+  private process(session: NativeSession, text: string): void {
+    let pending: void | Promise<void>;
+    try {
+      pending = this.run(session, text);
+    } catch (error) {
+      this.fail(session, error);
+      return;
+    }
+    if (!pending) return;
+    session.busy = true;
+    pending
+      .catch((error: unknown) => this.fail(session, error))
+      .finally(() => {
+        session.busy = false;
+        while (!session.busy && session.backlog.length > 0) this.process(session, session.backlog.shift()!);
+      });
+  }
+
+  private run(session: NativeSession, text: string): void | Promise<void> {
+    const context = new ActionContext(session, this.hub);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null) {
+      // PHP clients send plain text and expect it echoed as a base-action.
+      return context.reply('base-action', text);
+    }
+    if (Array.isArray(parsed)) return context.reply('error', FrameErrors.notAnObject);
+    const frame = parsed as Record<string, unknown>;
+    const name = frame['action'];
+    if (name === undefined || name === null) return context.reply('error', FrameErrors.actionMissing);
+    if (typeof name !== 'string') return context.reply('error', FrameErrors.actionNotString);
+    const action = this.actions.get(name);
+    if (!action) return context.reply('error', FrameErrors.unknownAction(name));
+
+    const clientId = frame['id'];
+    if (name !== 'acknowledge-action' && (typeof clientId === 'string' || typeof clientId === 'number')) {
+      this.hub.send(session, acknowledgeReply(String(clientId)));
+    }
+    const invalid = action.validate?.(frame as ClientFrame);
+    if (invalid !== undefined) {
+      return typeof invalid === 'string' ? context.reply(name, invalid) : context.reply('error', invalid.error);
+    }
+    return action.handle(context, frame as ClientFrame);
+  }
+
+  private fail(session: NativeSession, error: unknown): void {
+    this.log.error({ err: error, fd: session.fd }, 'action failed');
+    new ActionContext(session, this.hub).reply('error', FrameErrors.internal);
+  }
+}

@@ -1,0 +1,52 @@
+import type { PrimaryLink } from '../ipc/primary-link.js';
+import type { RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
+import type { Registry } from './registry.js';
+
+/** The registry in the primary, reached over the cluster channel. */
+export class IpcRegistry implements Registry {
+  constructor(private readonly link: PrimaryLink) {}
+
+  private ask<O extends RegistryRequest['op']>(body: Extract<RegistryRequest, { op: O }>): Promise<RegistryResults[O]> {
+    return this.link.request<RegistryResults[O]>({ kind: 'registry', body });
+  }
+
+  open(fd: number): void {
+    this.link.send({ type: 'open', fd });
+  }
+
+  close(fd: number): void {
+    this.link.send({ type: 'close', fd });
+  }
+
+  async join(fd: number, channel: string): Promise<void> {
+    await this.ask({ op: 'join', fd, channel });
+  }
+
+  async leave(fd: number): Promise<void> {
+    await this.ask({ op: 'leave', fd });
+  }
+
+  async assoc(fd: number, userId: string | number): Promise<void> {
+    await this.ask({ op: 'assoc', fd, userId });
+  }
+
+  mintToken(channel: string | null): Promise<string> {
+    return this.ask({ op: 'mint-token', channel });
+  }
+
+  admitToken(token: string): Promise<boolean> {
+    return this.ask({ op: 'admit-token', token });
+  }
+
+  consumeToken(token: string, channel: string): Promise<boolean> {
+    return this.ask({ op: 'consume-token', token, channel });
+  }
+
+  hasMembers(channel: string): Promise<boolean> {
+    return this.ask({ op: 'has-members', channel });
+  }
+
+  stats(): Promise<ServerStats> {
+    return this.ask({ op: 'stats' });
+  }
+}

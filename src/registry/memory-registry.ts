@@ -1,0 +1,185 @@
+import type { PresenceSnapshot } from '../protocol/native/envelope.js';
+import { newTemporaryToken } from '../tokens.js';
+import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from './topics.js';
+
+interface SocketEntry {
+  worker: number;
+  channel: string | null;
+  userId: string | number | undefined;
+}
+
+interface TemporaryToken {
+  channel: string | null;
+  expiresAt: number;
+}
+
+/** A membership change that the remaining members may need to hear about. */
+export interface MembershipChange {
+  fd: number;
+  channel: string;
+  snapshot: PresenceSnapshot;
+}
+
+/**
+ * Global state of one server: which socket is where, user ids, and temporary tokens.
+ * Lives in the primary; workers reach it through the router. Also counts, per topic, the
+ * members each worker has, so the router forwards a topic's traffic only where it lands.
+ */
+export class MemoryRegistry {
+  private readonly sockets = new Map<number, SocketEntry>();
+  private readonly channels = new Map<string, Set<number>>();
+  private readonly topicWorkers = new Map<string, Map<number, number>>();
+  private readonly tokens = new Map<string, TemporaryToken>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  open(fd: number, worker: number): void {
+    if (this.sockets.has(fd)) return;
+    this.sockets.set(fd, { worker, channel: null, userId: undefined });
+    this.count(ALL_TOPIC, worker, 1);
+    this.count(LOBBY_TOPIC, worker, 1);
+  }
+
+  /** Forgets a closed socket; returns the change to its channel, if it was in one. */
+  close(fd: number): MembershipChange | undefined {
+    const entry = this.sockets.get(fd);
+    if (!entry) return undefined;
+    const change = this.leave(fd);
+    this.sockets.delete(fd);
+    this.count(ALL_TOPIC, entry.worker, -1);
+    this.count(LOBBY_TOPIC, entry.worker, -1);
+    return change;
+  }
+
+  /** Moves a socket into `channel`; returns the change to the channel it left, if any. */
+  join(fd: number, channel: string): { left: MembershipChange | undefined; joined: MembershipChange } | undefined {
+    const entry = this.sockets.get(fd);
+    if (!entry) return undefined;
+    const left = entry.channel !== null && entry.channel !== channel ? this.leave(fd) : undefined;
+    if (entry.channel === null) {
+      this.count(LOBBY_TOPIC, entry.worker, -1);
+      let members = this.channels.get(channel);
+      if (!members) this.channels.set(channel, (members = new Set()));
+      members.add(fd);
+      entry.channel = channel;
+      this.count(channelTopic(channel), entry.worker, 1);
+    }
+    return { left, joined: { fd, channel, snapshot: this.snapshot(channel) } };
+  }
+
+  /** Takes a socket out of its channel; returns the change, if it was in one. */
+  leave(fd: number): MembershipChange | undefined {
+    const entry = this.sockets.get(fd);
+    if (!entry || entry.channel === null) return undefined;
+    const channel = entry.channel;
+    const members = this.channels.get(channel);
+    members?.delete(fd);
+    if (members && members.size === 0) this.channels.delete(channel);
+    entry.channel = null;
+    this.count(channelTopic(channel), entry.worker, -1);
+    this.count(LOBBY_TOPIC, entry.worker, 1);
+    return { fd, channel, snapshot: this.snapshot(channel) };
+  }
+
+  assoc(fd: number, userId: string | number): void {
+    const entry = this.sockets.get(fd);
+    if (entry) entry.userId = userId;
+  }
+
+  /** Forgets every socket of a worker that died; returns the changes to their channels. */
+  dropWorker(worker: number): MembershipChange[] {
+    const changes: MembershipChange[] = [];
+    for (const [fd, entry] of this.sockets) {
+      if (entry.worker !== worker) continue;
+      const change = this.close(fd);
+      if (change) changes.push(change);
+    }
+    return changes;
+  }
+
+  /** Open sockets owned by one worker. */
+  connectionsOf(worker: number): number {
+    return this.topicWorkers.get(ALL_TOPIC)?.get(worker) ?? 0;
+  }
+
+  hasMembers(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
+  /** Workers that have at least one subscriber of `topic`. */
+  workersFor(topic: string): Iterable<number> {
+    return this.topicWorkers.get(topic)?.keys() ?? [];
+  }
+
+  snapshot(channel: string): PresenceSnapshot {
+    const fds = [...(this.channels.get(channel) ?? [])];
+    const userIds: Record<string, string | number> = {};
+    for (const fd of fds) {
+      const userId = this.sockets.get(fd)?.userId;
+      if (userId !== undefined) userIds[fd] = userId;
+    }
+    return { fds, userIds };
+  }
+
+  mintToken(channel: string | null, ttlMs: number): string {
+    this.sweepTokens();
+    const token = newTemporaryToken();
+    this.tokens.set(token, { channel, expiresAt: this.now() + ttlMs });
+    return token;
+  }
+
+  /**
+   * Admits a handshake with a temporary token. A channel-less token admits exactly one
+   * handshake; a channel token admits handshakes until a channel-connect consumes it.
+   */
+  admitToken(token: string): boolean {
+    const entry = this.liveToken(token);
+    if (!entry) return false;
+    if (entry.channel === null) this.tokens.delete(token);
+    return true;
+  }
+
+  /** Consumes a temporary token on channel-connect: right channel or not, it is spent. */
+  consumeToken(token: string, channel: string): boolean {
+    const entry = this.liveToken(token);
+    if (!entry) return false;
+    this.tokens.delete(token);
+    return entry.channel === channel;
+  }
+
+  private liveToken(token: string): TemporaryToken | undefined {
+    const entry = this.tokens.get(token);
+    if (entry && entry.expiresAt <= this.now()) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private lastSweep = 0;
+
+  /** Drops expired tokens, at most once a second so that minting stays O(1). */
+  private sweepTokens(): void {
+    const now = this.now();
+    if (now - this.lastSweep < 1000) return;
+    this.lastSweep = now;
+    for (const [token, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(token);
+  }
+
+  private count(topic: string, worker: number, delta: number): void {
+    let perWorker = this.topicWorkers.get(topic);
+    if (!perWorker) this.topicWorkers.set(topic, (perWorker = new Map()));
+    const next = (perWorker.get(worker) ?? 0) + delta;
+    if (next > 0) perWorker.set(worker, next);
+    else perWorker.delete(worker);
+    if (perWorker.size === 0) this.topicWorkers.delete(topic);
+  }
+}

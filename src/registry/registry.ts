@@ -1,0 +1,20 @@
+import type { ServerStats } from '../ipc/messages.js';
+
+/**
+ * Global membership, user ids and temporary tokens, as an event worker sees them. The
+ * primary's in-memory registry answers over IPC; a Redis registry plugs in here.
+ */
+export interface Registry {
+  open(fd: number): void;
+  close(fd: number): void;
+  join(fd: number, channel: string): Promise<void>;
+  leave(fd: number): Promise<void>;
+  assoc(fd: number, userId: string | number): Promise<void>;
+  mintToken(channel: string | null): Promise<string>;
+  /** True when a temporary token admits a handshake (a channel-less one is spent by it). */
+  admitToken(token: string): Promise<boolean>;
+  /** Spends a temporary token on channel-connect; true when it was minted for `channel`. */
+  consumeToken(token: string, channel: string): Promise<boolean>;
+  hasMembers(channel: string): Promise<boolean>;
+  stats(): Promise<ServerStats>;
+}

@@ -1,0 +1,236 @@
+import cluster from 'node:cluster';
+import type { ServerConfig } from '../config.js';
+import { HttpErrors } from '../errors.js';
+import type { Bus, Publication } from '../bus/bus.js';
+import type { PrimaryLink } from '../ipc/primary-link.js';
+import type { Logger } from '../log.js';
+import type { ActionDefinition } from '../protocol/native/action.js';
+import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
+import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
+import type { Registry } from '../registry/registry.js';
+import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
+import type { TaskRunner } from '../tasks/task-runner.js';
+import type { FanoutInput, FanoutOutput } from '../tasks/types.js';
+import { secretsEqual } from '../tokens.js';
+import { Transport, type HandshakeInfo, type HandshakeVerdict } from '../transport/app.js';
+import type { Connection } from '../transport/connection.js';
+import { AckTracker } from './ack-tracker.js';
+import { FdPool } from './fd-pool.js';
+import { httpRoutes, notFound } from './http-api.js';
+
+export interface EventServerDeps {
+  config: ServerConfig;
+  link: PrimaryLink;
+  bus: Bus;
+  registry: Registry;
+  tasks: TaskRunner;
+  log: Logger;
+  actions: readonly ActionDefinition[];
+}
+
+interface Local {
+  session: NativeSession;
+  connection: Connection;
+}
+
+const FD_LOW_WATER = 256;
+const USAGE_INTERVAL_MS = 1000;
+
+/**
+ * One event worker: wires the uWS transport to the native protocol, and implements the
+ * protocol's Hub over uWS topics, the bus, the registry and the task pool.
+ */
+export class EventServer implements Hub {
+  readonly options: ProtocolOptions;
+  private readonly transport: Transport;
+  private readonly protocol: NativeProtocol;
+  private readonly acks: AckTracker;
+  private readonly fds: FdPool;
+  private readonly locals = new Map<number, Local>();
+  /** Local subscribers per topic: the recipients an acknowledged publication is tracked for. */
+  private readonly topicMembers = new Map<string, Set<number>>();
+  private readonly ackPrefix = `${cluster.worker?.id ?? 0}-`;
+  private nextAck = 0;
+  private draining = false;
+
+  constructor(private readonly deps: EventServerDeps) {
+    const { config, link, bus, log } = deps;
+    this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
+    this.protocol = new NativeProtocol(this, log, deps.actions);
+    this.fds = new FdPool(() => link.send({ type: 'need-fds' }), FD_LOW_WATER);
+    link.on('fds', (m) => this.fds.add(m.first, m.count));
+    this.acks = new AckTracker({
+      attempts: config.ackAttempts,
+      intervalMs: config.ackTimeout * 1000,
+      resend: (fd, frame) => this.locals.get(fd)?.connection.send(frame) ?? false,
+      wait: (delayMs) => deps.tasks.run({ name: 'ack-timer', input: { delayMs } }),
+      log,
+    });
+    bus.onMessage((publication) => this.deliver(publication));
+    this.transport = new Transport(
+      { maxPayload: config.maxPayload, idleTimeout: config.idleTimeout, maxHttpBody: config.maxHttpBody },
+      {
+        handshake: (info) => this.handshake(info),
+        allocateFd: () => this.fds.take(),
+        open: (connection) => this.onOpen(connection),
+        message: (connection, text, isBinary) => {
+          const local = this.locals.get(connection.fd);
+          if (local) this.protocol.message(local.session, text, isBinary);
+        },
+        close: (connection, code) => this.onClose(connection, code),
+        routes: httpRoutes({ config, hub: this, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }) }),
+        notFound,
+        onError: (error) => log.error({ err: error }, 'request failed'),
+      },
+    );
+  }
+
+  async listen(): Promise<number> {
+    const port = await this.transport.listen(this.deps.config.host, this.deps.config.port);
+    const report = (): void => this.deps.link.send({ type: 'usage', rss: process.memoryUsage().rss });
+    report();
+    setInterval(report, USAGE_INTERVAL_MS).unref();
+    return port;
+  }
+
+  /**
+   * Stops accepting, then closes every socket with `code` (1001 going away, 1012 restart)
+   * and resolves when all are closed or `timeoutMs` passed.
+   */
+  async drain(code: number, timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.transport.stopListening();
+    const reason = code === 1012 ? 'Server restarting' : 'Server shutting down';
+    for (const connection of [...this.transport.connections()]) connection.end(code, reason);
+    const deadline = Date.now() + timeoutMs;
+    while (this.transport.connectionCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.deps.link.flush();
+  }
+
+  // ---- Hub ----
+
+  newAckId(): string | undefined {
+    return this.options.ack ? this.ackPrefix + (this.nextAck++).toString(36) : undefined;
+  }
+
+  send(session: Session, frame: string, ackId?: string): void {
+    const local = this.locals.get(session.fd);
+    if (!local || !local.connection.send(frame)) return;
+    if (ackId) this.acks.track(ackId, frame, [session.fd]);
+  }
+
+  publish(topic: string, frame: string, options: { except?: Session; ackId?: string } = {}): void {
+    const sender = options.except ? this.locals.get(options.except.fd)?.connection : undefined;
+    if (sender && !sender.closed) sender.publishToOthers(topic, frame);
+    else this.transport.publish(topic, frame);
+    this.deps.bus.publish(options.ackId ? { topic, frame, ackId: options.ackId } : { topic, frame });
+    if (options.ackId) this.trackTopic(options.ackId, topic, frame, options.except?.fd);
+  }
+
+  async join(session: Session, channel: string): Promise<void> {
+    const local = this.locals.get(session.fd);
+    if (!local) return;
+    if (session.channel !== channel) {
+      // Subscribe before the registry knows: a publication routed here after the join must find the socket subscribed.
+      this.move(local, session.channel === null ? LOBBY_TOPIC : channelTopic(session.channel), channelTopic(channel));
+      session.channel = channel;
+    }
+    await this.deps.registry.join(session.fd, channel);
+  }
+
+  async leave(session: Session): Promise<void> {
+    const local = this.locals.get(session.fd);
+    if (!local || session.channel === null) return;
+    this.move(local, channelTopic(session.channel), LOBBY_TOPIC);
+    session.channel = null;
+    await this.deps.registry.leave(session.fd);
+  }
+
+  async assoc(session: Session, userId: string | number): Promise<void> {
+    session.userId = userId;
+    await this.deps.registry.assoc(session.fd, userId);
+  }
+
+  consumeToken(token: string, channel: string): Promise<boolean> {
+    return this.deps.registry.consumeToken(token, channel);
+  }
+
+  fanout(input: FanoutInput): Promise<FanoutOutput> {
+    return this.deps.tasks.run({ name: 'fanout', input });
+  }
+
+  acknowledge(session: Session, id: string): void {
+    this.acks.acknowledge(session.fd, id);
+  }
+
+  // ---- transport events ----
+
+  private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
+    if (this.draining) return { accept: false, status: 503, body: JSON.stringify({ error: HttpErrors.unavailable }) };
+    const { token } = this.deps.config;
+    if (token === undefined) return { accept: true };
+    const given = info.query.get('token');
+    if (given !== null && given !== '' && (secretsEqual(given, token) || (await this.deps.registry.admitToken(given)))) {
+      return { accept: true };
+    }
+    this.deps.log.warn({ remoteAddress: info.remoteAddress, reason: given ? 'wrong token' : 'no token' }, 'handshake refused');
+    return { accept: false, status: 401, body: JSON.stringify({ error: HttpErrors.unauthorized }) };
+  }
+
+  private onOpen(connection: Connection): void {
+    const session = this.protocol.createSession(connection.fd);
+    const local: Local = { session, connection };
+    this.locals.set(connection.fd, local);
+    // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
+    this.subscribe(local, ALL_TOPIC);
+    this.subscribe(local, LOBBY_TOPIC);
+    this.deps.registry.open(connection.fd);
+    this.deps.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress }, 'connection open');
+    this.protocol.open(session);
+  }
+
+  private onClose(connection: Connection, code: number): void {
+    const local = this.locals.get(connection.fd);
+    if (!local) return;
+    this.locals.delete(connection.fd);
+    const { channel } = local.session;
+    for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
+    this.acks.forget(connection.fd);
+    this.deps.registry.close(connection.fd);
+    this.deps.log.debug({ fd: connection.fd, code }, 'connection closed');
+  }
+
+  /** A publication from another worker: the same bytes, to the local subscribers. */
+  private deliver(publication: Publication): void {
+    this.transport.publish(publication.topic, publication.frame);
+    if (publication.ackId) this.trackTopic(publication.ackId, publication.topic, publication.frame, undefined);
+  }
+
+  private trackTopic(ackId: string, topic: string, frame: string, except: number | undefined): void {
+    const members = this.topicMembers.get(topic);
+    if (!members) return;
+    this.acks.track(ackId, frame, except === undefined ? members : [...members].filter((fd) => fd !== except));
+  }
+
+  private move(local: Local, from: string, to: string): void {
+    local.connection.unsubscribe(from);
+    this.unsubscribeMember(from, local.session.fd);
+    this.subscribe(local, to);
+  }
+
+  private unsubscribeMember(topic: string, fd: number): void {
+    const members = this.topicMembers.get(topic);
+    if (!members) return;
+    members.delete(fd);
+    if (members.size === 0) this.topicMembers.delete(topic);
+  }
+
+  private subscribe(local: Local, topic: string): void {
+    local.connection.subscribe(topic);
+    let members = this.topicMembers.get(topic);
+    if (!members) this.topicMembers.set(topic, (members = new Set()));
+    members.add(local.session.fd);
+  }
+}

@@ -1,0 +1,76 @@
+import type { ServerConfig } from '../config.js';
+import { HttpErrors } from '../errors.js';
+import { envelope } from '../protocol/native/envelope.js';
+import type { Hub } from '../protocol/native/hub.js';
+import type { Registry } from '../registry/registry.js';
+import { channelTopic } from '../registry/topics.js';
+import { secretsEqual } from '../tokens.js';
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo } from '../transport/http.js';
+
+export interface HttpApiDeps {
+  config: ServerConfig;
+  hub: Hub;
+  registry: Registry;
+  /** Extra health fields of this worker. */
+  health(): Record<string, unknown>;
+}
+
+function parseObject(body: Buffer): Record<string, unknown> | undefined {
+  if (body.length === 0) return {};
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The HTTP endpoints of PROTOCOL.md and /health, independent of the transport. */
+export function httpRoutes(deps: HttpApiDeps): { method: string; path: string; handler: HttpHandler }[] {
+  const { config, hub, registry } = deps;
+  const authorized = (request: HttpRequestInfo): boolean => {
+    if (config.token === undefined) return true;
+    const given = request.query.get('token');
+    return given !== null && secretsEqual(given, config.token);
+  };
+  const guarded = (handler: HttpHandler): HttpHandler => (request) =>
+    authorized(request) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized });
+
+  const mintToken: HttpHandler = async (request): Promise<HttpReply> => {
+    const body = parseObject(request.body);
+    if (!body) return jsonReply(400, { error: HttpErrors.invalidJson });
+    const channel = body['channel'];
+    if (channel !== undefined && channel !== null && typeof channel !== 'string') {
+      return jsonReply(400, { error: 'Field "channel" must be a string.' });
+    }
+    return jsonReply(200, { auth: await registry.mintToken(typeof channel === 'string' && channel !== '' ? channel : null) });
+  };
+
+  const sendMessage: HttpHandler = async (request): Promise<HttpReply> => {
+    const body = parseObject(request.body);
+    if (!body) return jsonReply(400, { error: HttpErrors.invalidJson });
+    const message = body['message'];
+    if (typeof message !== 'string' || message === '') return jsonReply(400, { error: HttpErrors.invalidMessage });
+    const channel = body['channel'];
+    if (typeof channel !== 'string' || !(await registry.hasMembers(channel))) {
+      return jsonReply(404, { error: HttpErrors.channelNotFound });
+    }
+    const ackId = hub.newAckId();
+    hub.publish(channelTopic(channel), envelope('broadcast-action', message, undefined, ackId), ackId ? { ackId } : {});
+    return jsonReply(200, { success: 'Message sent successfully!' });
+  };
+
+  const health: HttpHandler = async (): Promise<HttpReply> => {
+    const stats = await registry.stats();
+    return jsonReply(200, { status: 'ok', ...stats, ...deps.health() });
+  };
+
+  return [
+    { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
+    { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
+    { method: 'GET', path: '/health', handler: health },
+  ];
+}
+
+export const notFound: HttpHandler = (request) =>
+  jsonReply(404, { error: HttpErrors.notFound, path: request.path.slice(0, 200) });

@@ -1,0 +1,58 @@
+import { IpcBus } from '../bus/ipc-bus.js';
+import type { ServerConfig } from '../config.js';
+import { PrimaryLink } from '../ipc/primary-link.js';
+import { createLogger } from '../log.js';
+import type { ActionDefinition } from '../protocol/native/action.js';
+import { IpcRegistry } from '../registry/ipc-registry.js';
+import { TaskRunner } from '../tasks/task-runner.js';
+import { EventServer } from './event-server.js';
+import cluster from 'node:cluster';
+
+/**
+ * Runs this process as one event worker: connects to the primary, listens on the port the
+ * primary names, and drains when told to.
+ */
+export function runEventWorker(config: ServerConfig, actions: readonly ActionDefinition[] = []): void {
+  const log = createLogger(config.logLevel, { worker: cluster.worker?.id ?? 0 });
+  const link = new PrimaryLink();
+  const server = new EventServer({
+    config,
+    link,
+    bus: new IpcBus(link),
+    registry: new IpcRegistry(link),
+    tasks: new TaskRunner(link),
+    log,
+    actions,
+  });
+  // A terminal's Ctrl-C or a service manager signals the whole process group; the primary
+  // coordinates the drain, so a worker waits for its word instead of dying mid-send.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+  // Without the primary nothing routes or supervises: exit rather than serve half a server.
+  process.on('disconnect', () => {
+    log.warn('primary is gone: exiting');
+    process.exit(1);
+  });
+  process.on('uncaughtException', (error) => {
+    log.fatal({ err: error }, 'uncaught exception: exiting');
+    process.exit(1);
+  });
+  link.send({ type: 'need-fds' });
+  server.listen().then(
+    (port) => {
+      log.debug({ port }, 'worker listening');
+      link.send({ type: 'listening', port });
+    },
+    (error: Error) => {
+      link.send({ type: 'listen-failed', reason: error.message });
+      link.flush();
+      setTimeout(() => process.exit(1), 100).unref();
+    },
+  );
+  link.on('drain', (message) => {
+    log.info({ closeCode: message.closeCode }, 'draining');
+    server.drain(message.closeCode, config.shutdownTimeout * 1000).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}

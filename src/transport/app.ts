@@ -1,0 +1,159 @@
+import { Connection, type SocketData } from './connection.js';
+import { serveHttp, statusLine, type HttpHandler } from './http.js';
+import { uws, type UWS } from './uws.js';
+
+export interface HandshakeInfo {
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+  remoteAddress: string;
+}
+
+export type HandshakeVerdict = { accept: true } | { accept: false; status: number; body: string };
+
+/** What the transport calls into; it knows nothing of actions or channels. */
+export interface TransportHandlers {
+  handshake(info: HandshakeInfo): HandshakeVerdict | Promise<HandshakeVerdict>;
+  /** A new fd for an accepted socket; may wait for the primary to hand out a block. */
+  allocateFd(): number | Promise<number>;
+  open(connection: Connection): void;
+  message(connection: Connection, text: string, isBinary: boolean): void;
+  close(connection: Connection, code: number): void;
+  /** HTTP routes, matched in order by method and exact path; `*` as method matches any. */
+  routes: { method: string; path: string; handler: HttpHandler }[];
+  notFound: HttpHandler;
+  onError(error: unknown): void;
+}
+
+export interface TransportOptions {
+  maxPayload: number;
+  idleTimeout: number;
+  maxHttpBody: number;
+}
+
+/** The uWebSockets.js server of one event worker: upgrade, sockets, topics and HTTP. */
+export class Transport {
+  private readonly app: UWS.TemplatedApp;
+  private listenSocket: UWS.us_listen_socket | undefined;
+  private readonly sockets = new Set<Connection>();
+
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly handlers: TransportHandlers,
+  ) {
+    this.app = uws.App();
+    this.app.ws<SocketData>('/*', {
+      maxPayloadLength: options.maxPayload,
+      idleTimeout: options.idleTimeout,
+      sendPingsAutomatically: options.idleTimeout > 0,
+      // Frames queue in uWS while a reader is slow; past this the socket gets no more publishes.
+      maxBackpressure: 16 * 1024 * 1024,
+      closeOnBackpressureLimit: 0,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => {
+        const data = ws.getUserData();
+        const connection = new Connection(ws, data.fd, data.remoteAddress);
+        data.connection = connection;
+        this.sockets.add(connection);
+        this.handlers.open(connection);
+      },
+      message: (ws, message, isBinary) => {
+        const connection = ws.getUserData().connection;
+        if (!connection) return;
+        // uWS frees the message buffer when this callback returns: decode (copy) it now.
+        this.handlers.message(connection, isBinary ? '' : Buffer.from(message).toString('utf8'), isBinary);
+      },
+      close: (ws, code) => {
+        const connection = ws.getUserData().connection;
+        if (!connection) return;
+        connection.closed = true;
+        this.sockets.delete(connection);
+        this.handlers.close(connection, code);
+      },
+    });
+    this.app.any('/*', (res, req) => {
+      const method = req.getMethod().toUpperCase();
+      const path = req.getUrl();
+      const route = this.handlers.routes.find((r) => r.path === path && (r.method === method || r.method === '*'));
+      serveHttp(res, req, this.options.maxHttpBody, route?.handler ?? this.handlers.notFound, this.handlers.onError);
+    });
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Every open socket of this worker. */
+  connections(): Iterable<Connection> {
+    return this.sockets;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${host}:${port}: the address is in use or not available. Choose another --port or --host.`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(uws.us_socket_local_port(socket as unknown as UWS.us_socket));
+      });
+    });
+  }
+
+  /** Stops accepting; open sockets stay. */
+  stopListening(): void {
+    if (this.listenSocket) {
+      uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+  }
+
+  /** Publishes to every subscriber of a topic on this worker. */
+  publish(topic: string, frame: string): void {
+    this.app.publish(topic, frame, false);
+  }
+
+  private upgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
+    // Everything needed later is copied now: uWS request objects die at the first await.
+    const key = req.getHeader('sec-websocket-key');
+    const protocols = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const headers: Record<string, string> = {};
+    req.forEach((k, v) => {
+      headers[k] = v;
+    });
+    const info: HandshakeInfo = {
+      path: req.getUrl(),
+      query: new URLSearchParams(req.getQuery() ?? ''),
+      headers,
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    };
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // The protocol mode is configuration, so the first requested subprotocol is echoed as is.
+    const protocol = protocols.split(',')[0]?.trim() ?? '';
+    const finish = async (): Promise<void> => {
+      const verdict = await this.handlers.handshake(info);
+      if (!verdict.accept) {
+        if (!aborted) {
+          res.cork(() => {
+            res.writeStatus(statusLine(verdict.status)).writeHeader('content-type', 'application/json').end(verdict.body, true);
+          });
+        }
+        return;
+      }
+      const fd = await this.handlers.allocateFd();
+      if (aborted) return;
+      res.cork(() => {
+        res.upgrade<SocketData>({ fd, remoteAddress: info.remoteAddress }, key, protocol, extensions, context);
+      });
+    };
+    finish().catch((error: unknown) => {
+      this.handlers.onError(error);
+      if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end('', true));
+    });
+  }
+}

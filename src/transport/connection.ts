@@ -1,0 +1,57 @@
+import type { UWS } from './uws.js';
+
+/** What the transport keeps in each uWS socket's user data. */
+export interface SocketData {
+  fd: number;
+  remoteAddress: string;
+  connection?: Connection;
+}
+
+/**
+ * One WebSocket as the rest of the server sees it: bytes out, topics, close. After uWS
+ * has closed a socket, touching it throws, so every method checks `closed` first.
+ */
+export class Connection {
+  closed = false;
+
+  constructor(
+    private readonly ws: UWS.WebSocket<SocketData>,
+    readonly fd: number,
+    readonly remoteAddress: string,
+  ) {}
+
+  /** Sends a text frame; false when the socket is closed or the frame was dropped. */
+  send(frame: string): boolean {
+    if (this.closed) return false;
+    return this.ws.send(frame, false) !== 2;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.closed) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.closed) this.ws.unsubscribe(topic);
+  }
+
+  /** Publishes to a topic's subscribers on this worker, this socket excluded. */
+  publishToOthers(topic: string, frame: string): void {
+    if (!this.closed) this.ws.publish(topic, frame, false);
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  /** Closes with a code and reason (the close frame is sent after what is already queued). */
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.end(code, reason);
+  }
+
+  /** Several sends in one syscall. */
+  cork(fn: () => void): void {
+    if (this.closed) fn();
+    else this.ws.cork(fn);
+  }
+}

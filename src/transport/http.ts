@@ -1,0 +1,103 @@
+import type { UWS } from './uws.js';
+
+/** An HTTP request as the handlers see it: copied out of uWS before anything awaits. */
+export interface HttpRequestInfo {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+  body: Buffer;
+  remoteAddress: string;
+}
+
+export interface HttpReply {
+  status: number;
+  body: string | Buffer;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type HttpHandler = (request: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
+}
+
+export function jsonReply(status: number, body: unknown): HttpReply {
+  return { status, body: JSON.stringify(body), contentType: 'application/json' };
+}
+
+/**
+ * Serves one HTTP request with `handler`: reads the body up to `maxBody` bytes (413 past
+ * it), survives the client aborting, and answers inside cork as uWS requires.
+ */
+export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void): void {
+  const headers: Record<string, string> = {};
+  req.forEach((key, value) => {
+    headers[key] = value;
+  });
+  const info: Omit<HttpRequestInfo, 'body'> = {
+    method: req.getMethod().toUpperCase(),
+    path: req.getUrl(),
+    query: new URLSearchParams(req.getQuery() ?? ''),
+    headers,
+    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  };
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  const reply = (r: HttpReply): void => {
+    if (aborted) return;
+    res.cork(() => {
+      res.writeStatus(statusLine(r.status));
+      res.writeHeader('content-type', r.contentType ?? 'application/json');
+      for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
+      res.end(r.body);
+    });
+  };
+  const run = (body: Buffer): void => {
+    Promise.resolve()
+      .then(() => handler({ ...info, body }))
+      .then(reply, (error: unknown) => {
+        onError(error);
+        reply(jsonReply(500, { error: 'Internal server error' }));
+      });
+  };
+  if (info.method === 'GET' || info.method === 'HEAD') {
+    run(Buffer.alloc(0));
+    return;
+  }
+  const declared = Number(headers['content-length'] ?? '0');
+  if (declared > maxBody) {
+    reply(jsonReply(413, { error: `Request body exceeds ${maxBody} bytes.` }));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  res.onData((chunk, isLast) => {
+    if (tooLarge) return;
+    size += chunk.byteLength;
+    if (size > maxBody) {
+      tooLarge = true;
+      reply(jsonReply(413, { error: `Request body exceeds ${maxBody} bytes.` }));
+      return;
+    }
+    // uWS reuses the chunk's memory after this callback returns: copy it.
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) run(Buffer.concat(chunks));
+  });
+}
