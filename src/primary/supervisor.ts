@@ -7,6 +7,7 @@ import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { Router } from './router.js';
+import { assertPortFree } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 
 /** Environment variable through which a forked event worker receives the resolved config. */
@@ -61,6 +62,16 @@ export class Supervisor {
 
   /** Forks the workers and resolves with the port once all of them listen. */
   async start(): Promise<number> {
+    try {
+      // Fails fast, with the reason, when uWS would only load its slow fallback.
+      await import('../transport/uws.js').catch((error: Error) => {
+        throw new ListenError(error.message);
+      });
+      await assertPortFree(this.config.host, this.config.port);
+    } catch (error) {
+      await this.shutdownNow(1);
+      throw error;
+    }
     cluster.setupPrimary({ exec: this.options.workerEntry, args: [], silent: false });
     this.installSignals();
     const count = effectiveWorkers(this.config);
