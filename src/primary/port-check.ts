@@ -16,3 +16,22 @@ export function assertPortFree(host: string, port: number): Promise<void> {
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
   });
 }
+
+/**
+ * Picks a concrete free port for `--port 0`. uSockets binds port 0 without SO_REUSEPORT,
+ * so the workers could not share the port the first of them was given: they all need a
+ * concrete one up front.
+ */
+export function pickFreePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      reject(new ListenError(`cannot listen on ${host}: ${error.message}. Choose another --host.`));
+    });
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -7,7 +7,7 @@ import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { Router } from './router.js';
-import { assertPortFree } from './port-check.js';
+import { assertPortFree, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 
 /** Environment variable through which a forked event worker receives the resolved config. */
@@ -67,7 +67,8 @@ export class Supervisor {
       await import('../transport/uws.js').catch((error: Error) => {
         throw new ListenError(error.message);
       });
-      await assertPortFree(this.config.host, this.config.port);
+      if (this.port === 0) this.port = await pickFreePort(this.config.host);
+      else await assertPortFree(this.config.host, this.port);
     } catch (error) {
       await this.shutdownNow(1);
       throw error;
@@ -77,9 +78,8 @@ export class Supervisor {
     const count = effectiveWorkers(this.config);
     this.log.info({ config: redactConfig(this.config), workers: count }, 'starting');
     try {
-      // The first worker binds (port 0 picks a free one); the others join it on that port via SO_REUSEPORT.
-      this.port = await this.fork().listening;
-      await Promise.all(Array.from({ length: count - 1 }, () => this.fork().listening));
+      // Every worker binds the same concrete port; SO_REUSEPORT lets the kernel spread connections.
+      await Promise.all(Array.from({ length: count }, () => this.fork().listening));
     } catch (error) {
       await this.shutdownNow(1);
       throw error;

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FrameClient } from './helpers/frame-client.js';
+import { startServer, type RunningServer } from './helpers/server.js';
+
+interface Health {
+  status: string;
+  connections: number;
+  channels: number;
+  workers: { id: number; pid: number; connections: number }[];
+}
+
+async function health(server: RunningServer): Promise<Health> {
+  return (await (await fetch(`${server.httpUrl}/health`)).json()) as Health;
+}
+
+/** Connects clients until every worker has at least `perWorker` sockets (the kernel spreads them). */
+async function spreadClients(server: RunningServer, perWorker: number, t: { after(fn: () => void): void }): Promise<FrameClient[]> {
+  const clients: FrameClient[] = [];
+  t.after(() => clients.forEach((c) => c.close()));
+  for (let i = 0; i < 200; i++) {
+    clients.push(await FrameClient.connect(server.url));
+    if (clients.length < 2 * perWorker) continue;
+    const h = await health(server);
+    if (h.workers.length >= 2 && h.workers.every((w) => w.connections >= perWorker)) return clients;
+  }
+  throw new Error('connections did not spread over both workers');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Another process's exit has no event to await here: poll, bounded. */
+async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('kill -9 of one worker under traffic: the other keeps serving, presence drops the dead, a new worker serves', async (t) => {
+  const server = await startServer(['--workers', '2', '--task-workers', '2', '--presence'], t);
+  const clients = await spreadClients(server, 2, t);
+  for (const client of clients) {
+    client.send({ action: 'channel-connect', channel: 'room' });
+    await client.barrier();
+  }
+  const before = await health(server);
+  const victim = before.workers[0]!;
+  const fdsBefore = new Set(clients.map((c) => c.fd));
+
+  // A publisher sends a numbered stream; the worker dies in the middle of it.
+  const publisher = clients[clients.length - 1]!;
+  const sendRange = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) publisher.send({ action: 'broadcast-action', data: i });
+  };
+  sendRange(0, 20);
+  process.kill(victim.pid, 'SIGKILL');
+  const dead = await Promise.all(clients.map((c) => Promise.race([c.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))])));
+  const survivors = clients.filter((_, i) => !dead[i]);
+  const casualties = clients.filter((_, i) => dead[i]);
+  assert.ok(casualties.length >= 2, 'the killed worker had sockets');
+  assert.ok(survivors.includes(publisher) || survivors.length >= 2, 'the other worker kept its sockets');
+
+  const sender = survivors[0]!;
+  for (let i = 20; i < 40; i++) sender.send({ action: 'broadcast-action', data: i });
+  for (const survivor of survivors.filter((c) => c !== sender)) {
+    // Every post-kill broadcast arrives, in order.
+    for (let i = 20; i < 40; i++) await survivor.next((f) => f === JSON.stringify({ action: 'broadcast-action', data: i, fd: sender.fd }));
+  }
+  // Each dead member leaves presence, seen by a survivor.
+  for (const gone of casualties) {
+    const frame = await survivors[0]!.next((f) => f.startsWith('{"action":"channel-disconnect"') && f.includes(`\\"fd\\":${gone.fd},`));
+    const data = JSON.parse((JSON.parse(frame) as { data: string }).data) as { fds: number[] };
+    assert.ok(!data.fds.includes(gone.fd));
+  }
+  await waitUntil(async () => {
+    const h = await health(server);
+    return h.workers.length === 2 && !h.workers.some((w) => w.id === victim.id) && h.connections === survivors.length;
+  }, 'a replacement worker runs and the registry holds only survivors');
+
+  // New connections are served (some land on the replacement) and fds are never reused.
+  const fresh = await spreadClients(server, 1, t);
+  for (const client of fresh) assert.ok(!fdsBefore.has(client.fd), `fd ${client.fd} reused`);
+});
+
+test('SIGTERM closes every socket with 1001 and exits 0', async (t) => {
+  const server = await startServer(['--workers', '2'], t);
+  const clients = await spreadClients(server, 1, t);
+  const code = server.stop('SIGTERM');
+  const closeCodes = await Promise.all(clients.map((c) => c.closed));
+  assert.deepEqual(new Set(closeCodes), new Set([1001]));
+  assert.equal(await code, 0);
+});
+
+test('SIGHUP rolls the workers one at a time without refusing a connection', async (t) => {
+  const server = await startServer(['--workers', '2'], t);
+  const clients = await spreadClients(server, 1, t);
+  const before = await health(server);
+  server.process.kill('SIGHUP');
+  let rolled = false;
+  void server.waitForLog((l) => l['msg'] === 'rolling restart done').then(() => (rolled = true));
+  let opened = 0;
+  const during: FrameClient[] = [];
+  t.after(() => during.forEach((c) => c.close()));
+  // Keep connecting throughout the roll: any refused handshake rejects and fails the test.
+  while (!rolled) {
+    during.push(await FrameClient.connect(server.url));
+    opened++;
+  }
+  assert.ok(opened > 0);
+  const closeCodes = await Promise.all(clients.map((c) => c.closed));
+  assert.deepEqual(new Set(closeCodes), new Set([1012]));
+  const after = await health(server);
+  assert.equal(after.workers.length, 2);
+  for (const w of after.workers) assert.ok(!before.workers.some((b) => b.id === w.id), 'every worker was replaced');
+  await FrameClient.connect(server.url).then((c) => c.close());
+});
+
+test('when the primary dies, its workers exit', async (t) => {
+  const server = await startServer(['--workers', '2'], t);
+  const { workers } = await health(server);
+  server.process.kill('SIGKILL');
+  await server.stop();
+  await waitUntil(() => workers.every((w) => !isAlive(w.pid)), 'every worker exited');
+});

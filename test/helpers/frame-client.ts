@@ -1,0 +1,75 @@
+import WebSocket from 'ws';
+
+/** A test WebSocket that records every text frame and lets a test await the next match. */
+export class FrameClient {
+  readonly frames: string[] = [];
+  fd = 0;
+  closeCode: number | undefined;
+  readonly closed: Promise<number>;
+  private cursor = 0;
+  private waiter: (() => void) | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      this.frames.push(data.toString());
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        this.waiter?.();
+        resolve(code);
+      }),
+    );
+  }
+
+  /** Connects and waits for connection-info, whose fd it keeps. */
+  static async connect(url: string, protocol = 'socketconveyor.com'): Promise<FrameClient> {
+    const ws = new WebSocket(url, protocol);
+    const client = new FrameClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused with HTTP ${res.statusCode}`)));
+    });
+    const info = JSON.parse(await client.next((f) => f.includes('"connection-info"'))) as { data: string };
+    client.fd = (JSON.parse(info.data) as { fd: number }).fd;
+    return client;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame after the last one returned that matches, waiting up to `timeoutMs`. */
+  async next(match: (frame: string) => boolean = () => true, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const frame = this.frames[this.cursor++]!;
+        if (match(frame)) return frame;
+      }
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting; received: ${this.frames.join('\n')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received:\n${this.frames.join('\n')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Sends a base-action and waits for its echo: every frame sent before it has been handled. */
+  async barrier(tag = `barrier-${Math.random()}`): Promise<void> {
+    this.send({ action: 'base-action', data: tag });
+    await this.next((f) => f.includes(JSON.stringify(tag)) && f.includes('"base-action"'));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
