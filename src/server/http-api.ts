@@ -5,7 +5,8 @@ import type { Hub } from '../protocol/native/hub.js';
 import type { Registry } from '../registry/registry.js';
 import { channelTopic } from '../registry/topics.js';
 import { secretsEqual } from '../tokens.js';
-import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo } from '../transport/http.js';
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../transport/http.js';
+import { demoRoutes } from './demo-routes.js';
 
 export interface HttpApiDeps {
   config: ServerConfig;
@@ -26,7 +27,7 @@ function parseObject(body: Buffer): Record<string, unknown> | undefined {
 }
 
 /** The HTTP endpoints of PROTOCOL.md and /health, independent of the transport. */
-export function httpRoutes(deps: HttpApiDeps): { method: string; path: string; handler: HttpHandler }[] {
+export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
   const { config, hub, registry } = deps;
   const authorized = (request: HttpRequestInfo): boolean => {
     if (config.token === undefined) return true;
@@ -69,6 +70,7 @@ export function httpRoutes(deps: HttpApiDeps): { method: string; path: string; h
     { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
     { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
     { method: 'GET', path: '/health', handler: health },
+    ...(config.demo ? demoRoutes() : []),
   ];
 }
 

@@ -1,5 +1,5 @@
 import { Connection, type SocketData } from './connection.js';
-import { serveHttp, statusLine, type HttpHandler } from './http.js';
+import { serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
 import { uws, type UWS } from './uws.js';
 
 export interface HandshakeInfo {
@@ -20,7 +20,7 @@ export interface TransportHandlers {
   message(connection: Connection, text: string, isBinary: boolean): void;
   close(connection: Connection, code: number): void;
   /** HTTP routes, matched in order by method and exact path; `*` as method matches any. */
-  routes: { method: string; path: string; handler: HttpHandler }[];
+  routes: HttpRoute[];
   notFound: HttpHandler;
   onError(error: unknown): void;
 }

@@ -19,6 +19,13 @@ export interface HttpReply {
 
 export type HttpHandler = (request: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
 
+/** One HTTP route: exact path, and a method or `*` for any. */
+export interface HttpRoute {
+  method: string;
+  path: string;
+  handler: HttpHandler;
+}
+
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
   400: 'Bad Request',
