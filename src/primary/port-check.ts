@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { ListenError } from '../errors.js';
 
@@ -34,4 +35,17 @@ export function pickFreePort(host: string): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Under SO_REUSEPORT each worker has its own accept queue, and Linux resets what is queued
+ * at a listener when it closes unless net.ipv4.tcp_migrate_req hands it to a sibling.
+ * True where that setting is on, or where the setting does not exist (not Linux).
+ */
+export async function listenerHandoverEnabled(): Promise<boolean> {
+  try {
+    return (await readFile('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8')).trim() !== '0';
+  } catch {
+    return process.platform !== 'linux';
+  }
 }

@@ -7,7 +7,7 @@ import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { Router } from './router.js';
-import { assertPortFree, pickFreePort } from './port-check.js';
+import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 
 /** Environment variable through which a forked event worker receives the resolved config. */
@@ -171,6 +171,11 @@ export class Supervisor {
     }
     this.state = 'rolling';
     this.log.info({ workers: this.slots.size }, 'rolling restart');
+    if (!(await listenerHandoverEnabled())) {
+      this.log.warn(
+        'net.ipv4.tcp_migrate_req is 0: connections queued at a retiring worker in the instant its listener closes will be reset. Run `sysctl -w net.ipv4.tcp_migrate_req=1` to hand them to the other workers.',
+      );
+    }
     for (const old of [...this.slots.values()]) {
       if (this.state !== 'rolling') return;
       const replacement = this.fork();

@@ -51,7 +51,9 @@ export class EventServer implements Hub {
   private readonly topicMembers = new Map<string, Set<number>>();
   private readonly ackPrefix = `${cluster.worker?.id ?? 0}-`;
   private nextAck = 0;
-  private draining = false;
+  /** Set once draining: sockets that finish their handshake after it are closed the same way. */
+  private draining: { code: number; reason: string } | undefined;
+  private onEmpty: () => void = () => {};
 
   constructor(private readonly deps: EventServerDeps) {
     const { config, link, bus, log } = deps;
@@ -98,14 +100,14 @@ export class EventServer implements Hub {
    * and resolves when all are closed or `timeoutMs` passed.
    */
   async drain(code: number, timeoutMs: number): Promise<void> {
-    this.draining = true;
+    this.draining = { code, reason: code === 1012 ? 'Server restarting' : 'Server shutting down' };
     this.transport.stopListening();
-    const reason = code === 1012 ? 'Server restarting' : 'Server shutting down';
-    for (const connection of [...this.transport.connections()]) connection.end(code, reason);
-    const deadline = Date.now() + timeoutMs;
-    while (this.transport.connectionCount > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const empty = new Promise<void>((resolve) => (this.onEmpty = resolve));
+    for (const connection of [...this.transport.connections()]) connection.end(code, this.draining.reason);
+    if (this.transport.connectionCount === 0) this.onEmpty();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([empty, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
     this.deps.link.flush();
   }
 
@@ -168,7 +170,6 @@ export class EventServer implements Hub {
   // ---- transport events ----
 
   private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
-    if (this.draining) return { accept: false, status: 503, body: JSON.stringify({ error: HttpErrors.unavailable }) };
     const { token } = this.deps.config;
     if (token === undefined) return { accept: true };
     const given = info.query.get('token');
@@ -180,6 +181,8 @@ export class EventServer implements Hub {
   }
 
   private onOpen(connection: Connection): void {
+    // A handshake already under way when the listener closed is not refused: it ends like every other socket here.
+    if (this.draining) return connection.end(this.draining.code, this.draining.reason);
     const session = this.protocol.createSession(connection.fd);
     const local: Local = { session, connection };
     this.locals.set(connection.fd, local);
@@ -192,6 +195,7 @@ export class EventServer implements Hub {
   }
 
   private onClose(connection: Connection, code: number): void {
+    if (this.draining && this.transport.connectionCount === 0) this.onEmpty();
     const local = this.locals.get(connection.fd);
     if (!local) return;
     this.locals.delete(connection.fd);
