@@ -26,8 +26,13 @@ export interface RunningServer {
  * Starts `conveyor start --port 0 ...flags` as a real child process and waits for its
  * "listening" log line. Registers teardown on `t` when given.
  */
-export async function startServer(flags: string[] = [], t?: TestContext, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--log-level', 'debug', ...flags], {
+export function startServer(flags: string[] = [], t?: TestContext, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+  return startNode([CLI, 'start', '--port', '0', '--log-level', 'debug', ...flags], t, env);
+}
+
+/** Runs `node ...args` (a script that starts a server) and waits for its listening log line. */
+export async function startNode(args: string[], t?: TestContext, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
