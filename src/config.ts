@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
 
@@ -29,9 +29,27 @@ export interface ServerConfig {
   shutdownTimeout: number;
   /** Bytes of HTTP request body accepted by the HTTP endpoints. */
   maxHttpBody: number;
+  /** Open sockets per server, shared evenly by the workers; 0 = no limit. */
+  maxConnections: number;
+  /** Open sockets per remote address across the server; 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** Messages per second per socket, on average; 0 = no limit. */
+  messageRate: number;
+  /** Messages a socket may send at once above the rate; 0 = twice the rate. */
+  messageBurst: number;
+  maxJsonDepth: number;
+  /** Bytes queued for one socket before it counts as a slow consumer. */
+  maxBackpressure: number;
+  slowConsumer: SlowConsumerPolicy;
+  allowedOrigins: string;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsPassphrase: string | undefined;
   demo: boolean;
   logLevel: LogLevel;
 }
+
+export type SlowConsumerPolicy = 'close' | 'drop';
 
 type Kind = 'number' | 'integer' | 'boolean' | 'string';
 
@@ -72,6 +90,17 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'idleTimeout', flag: 'idle-timeout', kind: 'integer', default: 120, describe: 'Seconds of silence before a socket is closed; the server pings before (0 disables, else 8 or more)', check: (v) => (v !== 0 && v < 8 ? 'must be 0 (off) or 8 or more' : v > 960 ? 'must be 960 or less' : undefined) },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'number', default: 10, describe: 'Seconds to let sockets drain on SIGTERM/SIGINT before exiting', check: range(0, 3600) },
   { key: 'maxHttpBody', flag: 'max-http-body', kind: 'integer', default: 65536, describe: 'Largest HTTP request body in bytes; larger answers 413', check: range(64, 64 * 1024 * 1024) },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'integer', default: 0, describe: 'Open WebSockets per server, shared evenly by the workers; past it handshakes get 503 (0 = no limit)', check: atLeast(0) },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', kind: 'integer', default: 0, describe: 'Open WebSockets per client IP address; past it handshakes get 429 (0 = no limit; keep 0 behind a proxy)', check: atLeast(0) },
+  { key: 'messageRate', flag: 'message-rate', kind: 'number', default: 0, describe: 'Messages per second one socket may send on average; over it frames are refused with an error frame, and a socket that keeps on is closed with 1008 (0 = no limit)', check: range(0, 1_000_000) },
+  { key: 'messageBurst', flag: 'message-burst', kind: 'integer', default: 0, describe: 'Messages a socket may send at once above --message-rate (0 = twice the rate)', check: atLeast(0) },
+  { key: 'maxJsonDepth', flag: 'max-json-depth', kind: 'integer', default: 32, describe: 'Deepest nesting of arrays and objects accepted in a frame; deeper gets an error frame', check: range(1, 1000) },
+  { key: 'maxBackpressure', flag: 'max-backpressure', kind: 'integer', default: 1024 * 1024, describe: 'Bytes queued for one slow socket before --slow-consumer applies', check: range(1024, 1024 * 1024 * 1024) },
+  { key: 'slowConsumer', flag: 'slow-consumer', kind: 'string', default: 'close', describe: 'What happens to a socket past --max-backpressure: close (code 1013) or drop (it misses messages until it catches up; counted in /health)', check: (v) => (v === 'close' || v === 'drop' ? undefined : 'must be close or drop') },
+  { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'string', default: '*', describe: 'Comma-separated Origin values allowed to open WebSockets, * for any; others get 403 (clients that send no Origin are allowed)' },
+  { key: 'tlsCert', flag: 'tls-cert', kind: 'string', default: undefined, describe: 'PEM certificate file: serve wss:// and https:// (needs --tls-key)' },
+  { key: 'tlsKey', flag: 'tls-key', kind: 'string', default: undefined, describe: 'PEM private key file for --tls-cert' },
+  { key: 'tlsPassphrase', flag: 'tls-passphrase', kind: 'string', default: undefined, describe: 'Passphrase of an encrypted --tls-key' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: false, describe: 'Serve the demo chat page on GET /' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', describe: `Log level: ${LOG_LEVELS.join(', ')}`, check: (v) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
@@ -167,6 +196,13 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
   }
   const config = values as unknown as ServerConfig;
   if (config.token === '') config.token = undefined;
+  if (config.tlsPassphrase === '') config.tlsPassphrase = undefined;
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new ConfigError('options --tls-cert and --tls-key go together: give both to serve TLS, or neither');
+  }
+  for (const [flag, file] of [['tls-cert', config.tlsCert], ['tls-key', config.tlsKey]] as const) {
+    if (file !== undefined && !existsSync(file)) throw new ConfigError(`option --${flag}: no file at ${file}`);
+  }
   if (config.idleTimeout % 4 !== 0 && config.idleTimeout !== 0) {
     // uWS checks idle timeouts on a 4-second tick; round up so the value is never shorter than asked.
     config.idleTimeout = Math.ceil(config.idleTimeout / 4) * 4;
@@ -181,5 +217,6 @@ export function effectiveWorkers(config: ServerConfig): number {
 
 /** The config as it may be logged: secrets replaced. */
 export function redactConfig(config: ServerConfig): Record<string, unknown> {
-  return { ...config, token: config.token === undefined ? undefined : '[redacted]' };
+  const hide = (secret: string | undefined): string | undefined => (secret === undefined ? undefined : '[redacted]');
+  return { ...config, token: hide(config.token), tlsPassphrase: hide(config.tlsPassphrase) };
 }

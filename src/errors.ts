@@ -24,6 +24,9 @@ export const FrameErrors = {
     `Unknown action "${name.length > 64 ? `${name.slice(0, 64)}…` : name}". Send one of the actions this server registers (base-action, channel-connect, …).`,
   wrongType: (field: string, expected: string): string => `Field "${field}" must be ${expected}.`,
   internal: 'The server could not process this frame; it was not applied. Try again later.',
+  tooDeep: (max: number): string => `Frame nests arrays and objects deeper than ${max} levels; flatten it.`,
+  rateLimited: (rate: number): string =>
+    `Too many frames: this server accepts ${rate} per second from one socket. Frames are dropped until you slow down; a socket that keeps on is closed with 1008.`,
 } as const;
 
 /** HTTP error bodies. */
@@ -35,6 +38,9 @@ export const HttpErrors = {
   notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, and the WebSocket upgrade on any path.',
   bodyTooLarge: (limit: number): string => `Request body exceeds ${limit} bytes.`,
   unavailable: 'Server is shutting down; retry on another instance or later.',
+  tooManyConnections: 'Server is at its connection limit (--max-connections); retry later or on another instance.',
+  tooManyFromAddress: 'Too many connections from your address (--max-connections-per-ip); close one and retry.',
+  originNotAllowed: 'Origin not allowed: add it to --allowed-origins on the server.',
 } as const;
 
 /** Process exit codes of the CLI. */

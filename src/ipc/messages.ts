@@ -23,6 +23,7 @@ export type RegistryRequest =
   | { op: 'admit-token'; token: string }
   | { op: 'consume-token'; token: string; channel: string }
   | { op: 'has-members'; channel: string }
+  | { op: 'admit-address'; address: string; limit: number }
   | { op: 'stats' };
 
 export interface RegistryResults {
@@ -33,6 +34,7 @@ export interface RegistryResults {
   'admit-token': boolean;
   'consume-token': boolean;
   'has-members': boolean;
+  'admit-address': boolean;
   stats: ServerStats;
 }
 
@@ -57,7 +59,9 @@ export type WorkerMessage =
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; reason: string }
   | { type: 'publish'; publication: Publication }
-  | { type: 'open'; fd: number }
+  | { type: 'open'; fd: number; address?: string }
+  /** A handshake admitted by admit-address did not become a socket. */
+  | { type: 'release-address'; address: string }
   | { type: 'close'; fd: number }
   | { type: 'request'; id: number; request: Request }
   | { type: 'need-fds' }

@@ -57,7 +57,10 @@ export class Router {
         this.route(message.publication, workerId);
         return;
       case 'open':
-        this.registry.open(message.fd, workerId);
+        this.registry.open(message.fd, workerId, message.address);
+        return;
+      case 'release-address':
+        this.registry.releaseAddress(message.address);
         return;
       case 'close': {
         const change = this.registry.close(message.fd);
@@ -145,6 +148,8 @@ export class Router {
         return this.registry.consumeToken(request.token, request.channel);
       case 'has-members':
         return this.registry.hasMembers(request.channel);
+      case 'admit-address':
+        return this.registry.admitAddress(request.address, request.limit);
       case 'stats':
         return this.stats();
     }

@@ -10,8 +10,16 @@ export class IpcRegistry implements Registry {
     return this.link.request<RegistryResults[O]>({ kind: 'registry', body });
   }
 
-  open(fd: number): void {
-    this.link.send({ type: 'open', fd });
+  open(fd: number, address?: string): void {
+    this.link.send(address === undefined ? { type: 'open', fd } : { type: 'open', fd, address });
+  }
+
+  admitAddress(address: string, limit: number): Promise<boolean> {
+    return this.ask({ op: 'admit-address', address, limit });
+  }
+
+  releaseAddress(address: string): void {
+    this.link.send({ type: 'release-address', address });
   }
 
   close(fd: number): void {

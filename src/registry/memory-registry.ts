@@ -4,6 +4,8 @@ import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from './topics.js';
 
 interface SocketEntry {
   worker: number;
+  /** Kept only while connections per address are limited. */
+  address: string | undefined;
   channel: string | null;
   userId: string | number | undefined;
 }
@@ -30,6 +32,8 @@ export class MemoryRegistry {
   private readonly channels = new Map<string, Set<number>>();
   private readonly topicWorkers = new Map<string, Map<number, number>>();
   private readonly tokens = new Map<string, TemporaryToken>();
+  /** Open sockets plus admitted handshakes, per remote address, when that is limited. */
+  private readonly addresses = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -41,9 +45,10 @@ export class MemoryRegistry {
     return this.channels.size;
   }
 
-  open(fd: number, worker: number): void {
+  open(fd: number, worker: number, address?: string): void {
     if (this.sockets.has(fd)) return;
-    this.sockets.set(fd, { worker, channel: null, userId: undefined });
+    // The admission already counted this address: the socket now holds that count.
+    this.sockets.set(fd, { worker, address, channel: null, userId: undefined });
     this.count(ALL_TOPIC, worker, 1);
     this.count(LOBBY_TOPIC, worker, 1);
   }
@@ -54,6 +59,7 @@ export class MemoryRegistry {
     if (!entry) return undefined;
     const change = this.leave(fd);
     this.sockets.delete(fd);
+    if (entry.address !== undefined) this.releaseAddress(entry.address);
     this.count(ALL_TOPIC, entry.worker, -1);
     this.count(LOBBY_TOPIC, entry.worker, -1);
     return change;
@@ -108,6 +114,19 @@ export class MemoryRegistry {
   /** Open sockets owned by one worker. */
   connectionsOf(worker: number): number {
     return this.topicWorkers.get(ALL_TOPIC)?.get(worker) ?? 0;
+  }
+
+  admitAddress(address: string, limit: number): boolean {
+    const count = this.addresses.get(address) ?? 0;
+    if (count >= limit) return false;
+    this.addresses.set(address, count + 1);
+    return true;
+  }
+
+  releaseAddress(address: string): void {
+    const count = (this.addresses.get(address) ?? 0) - 1;
+    if (count > 0) this.addresses.set(address, count);
+    else this.addresses.delete(address);
   }
 
   hasMembers(channel: string): boolean {

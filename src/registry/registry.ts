@@ -5,7 +5,8 @@ import type { ServerStats } from '../ipc/messages.js';
  * primary's in-memory registry answers over IPC; a Redis registry plugs in here.
  */
 export interface Registry {
-  open(fd: number): void;
+  /** A socket opened; `address` is given when connections per address are limited (see admitAddress). */
+  open(fd: number, address?: string): void;
   close(fd: number): void;
   join(fd: number, channel: string): Promise<void>;
   leave(fd: number): Promise<void>;
@@ -16,5 +17,11 @@ export interface Registry {
   /** Spends a temporary token on channel-connect; true when it was minted for `channel`. */
   consumeToken(token: string, channel: string): Promise<boolean>;
   hasMembers(channel: string): Promise<boolean>;
+  /**
+   * Reserves a connection for `address` unless it already has `limit` open or reserved.
+   * The reservation becomes the socket at open(fd, address), or is given back by releaseAddress.
+   */
+  admitAddress(address: string, limit: number): Promise<boolean>;
+  releaseAddress(address: string): void;
   stats(): Promise<ServerStats>;
 }

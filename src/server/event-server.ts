@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
-import type { ServerConfig } from '../config.js';
-import { HttpErrors } from '../errors.js';
+import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js';
+import { FrameErrors, HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
@@ -17,6 +17,9 @@ import type { Connection } from '../transport/connection.js';
 import { AckTracker } from './ack-tracker.js';
 import { FdPool } from './fd-pool.js';
 import { httpRoutes, notFound } from './http-api.js';
+import { originChecker } from './origins.js';
+import { SlowConsumers } from './slow-consumers.js';
+import { FloodControl } from './token-bucket.js';
 
 export interface EventServerDeps {
   config: ServerConfig;
@@ -31,6 +34,8 @@ export interface EventServerDeps {
 interface Local {
   session: NativeSession;
   connection: Connection;
+  /** Present when --message-rate limits what a socket may send. */
+  flood: FloodControl | undefined;
 }
 
 const FD_LOW_WATER = 256;
@@ -54,11 +59,18 @@ export class EventServer implements Hub {
   /** Set once draining: sockets that finish their handshake after it are closed the same way. */
   private draining: { code: number; reason: string } | undefined;
   private onEmpty: () => void = () => {};
+  private readonly slow: SlowConsumers;
+  private readonly originAllowed: (origin: string | undefined) => boolean;
+  /** This worker's part of --max-connections; 0 = no limit. */
+  private readonly workerShare: number;
 
   constructor(private readonly deps: EventServerDeps) {
     const { config, link, bus, log } = deps;
     this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
-    this.protocol = new NativeProtocol(this, log, deps.actions);
+    this.protocol = new NativeProtocol(this, log, deps.actions, config.maxJsonDepth);
+    this.slow = new SlowConsumers(config.slowConsumer, config.maxBackpressure, log);
+    this.originAllowed = originChecker(config.allowedOrigins);
+    this.workerShare = config.maxConnections === 0 ? 0 : Math.ceil(config.maxConnections / Math.max(1, workerCount(config)));
     this.fds = new FdPool(() => link.send({ type: 'need-fds' }), FD_LOW_WATER);
     link.on('fds', (m) => this.fds.add(m.first, m.count));
     this.acks = new AckTracker({
@@ -70,17 +82,23 @@ export class EventServer implements Hub {
     });
     bus.onMessage((publication) => this.deliver(publication));
     this.transport = new Transport(
-      { maxPayload: config.maxPayload, idleTimeout: config.idleTimeout, maxHttpBody: config.maxHttpBody },
+      {
+        maxPayload: config.maxPayload,
+        idleTimeout: config.idleTimeout,
+        maxHttpBody: config.maxHttpBody,
+        maxBackpressure: config.maxBackpressure,
+        ...(config.tlsCert && config.tlsKey ? { tls: { certFile: config.tlsCert, keyFile: config.tlsKey, passphrase: config.tlsPassphrase } } : {}),
+      },
       {
         handshake: (info) => this.handshake(info),
         allocateFd: () => this.fds.take(),
         open: (connection) => this.onOpen(connection),
         message: (connection, text, isBinary) => {
           const local = this.locals.get(connection.fd);
-          if (local) this.protocol.message(local.session, text, isBinary);
+          if (local && this.admitFrame(local)) this.protocol.message(local.session, text, isBinary);
         },
         close: (connection, code) => this.onClose(connection, code),
-        routes: httpRoutes({ config, hub: this, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }) }),
+        routes: httpRoutes({ config, hub: this, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, slowConsumers: { closed: this.slow.closed, dropping: this.slow.dropping } }) }),
         notFound,
         onError: (error) => log.error({ err: error }, 'request failed'),
       },
@@ -89,7 +107,10 @@ export class EventServer implements Hub {
 
   async listen(): Promise<number> {
     const port = await this.transport.listen(this.deps.config.host, this.deps.config.port);
-    const report = (): void => this.deps.link.send({ type: 'usage', rss: process.memoryUsage().rss });
+    const report = (): void => {
+      this.deps.link.send({ type: 'usage', rss: process.memoryUsage().rss });
+      this.slow.sweep(this.transport.connections());
+    };
     report();
     setInterval(report, USAGE_INTERVAL_MS).unref();
     return port;
@@ -170,26 +191,62 @@ export class EventServer implements Hub {
   // ---- transport events ----
 
   private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
-    const { token } = this.deps.config;
-    if (token === undefined) return { accept: true };
-    const given = info.query.get('token');
-    if (given !== null && given !== '' && (secretsEqual(given, token) || (await this.deps.registry.admitToken(given)))) {
-      return { accept: true };
+    const { config, registry, log } = this.deps;
+    const refuse = (status: number, error: string, reason: string): HandshakeVerdict => {
+      log.warn({ remoteAddress: info.remoteAddress, reason }, 'handshake refused');
+      return { accept: false, status, body: JSON.stringify({ error }) };
+    };
+    if (!this.originAllowed(info.headers['origin'])) return refuse(403, HttpErrors.originNotAllowed, `origin ${info.headers['origin']?.slice(0, 200)} not allowed`);
+    // This handshake is itself one of the upgrades in flight.
+    if (this.workerShare > 0 && this.transport.connectionCount + this.transport.upgradesInFlight - 1 >= this.workerShare) {
+      return refuse(503, HttpErrors.tooManyConnections, 'connection limit reached');
     }
-    this.deps.log.warn({ remoteAddress: info.remoteAddress, reason: given ? 'wrong token' : 'no token' }, 'handshake refused');
-    return { accept: false, status: 401, body: JSON.stringify({ error: HttpErrors.unauthorized }) };
+    const { token } = config;
+    if (token !== undefined) {
+      const given = info.query.get('token');
+      const valid = given !== null && given !== '' && (secretsEqual(given, token) || (await registry.admitToken(given)));
+      if (!valid) return refuse(401, HttpErrors.unauthorized, given ? 'wrong token' : 'no token');
+    }
+    if (config.maxConnectionsPerIp > 0) {
+      const address = info.remoteAddress;
+      if (!(await registry.admitAddress(address, config.maxConnectionsPerIp))) {
+        return refuse(429, HttpErrors.tooManyFromAddress, 'connections per address limit reached');
+      }
+      return { accept: true, abandoned: () => registry.releaseAddress(address) };
+    }
+    return { accept: true };
+  }
+
+  /** Flood control: true when the frame may be processed. */
+  private admitFrame(local: Local): boolean {
+    if (!local.flood) return true;
+    switch (local.flood.check()) {
+      case 'accept':
+        return true;
+      case 'refuse-first':
+        this.protocol.refuse(local.session, FrameErrors.rateLimited(this.deps.config.messageRate));
+        return false;
+      case 'refuse':
+        return false;
+      case 'close':
+        this.deps.log.warn({ fd: local.session.fd }, 'flooding socket closed');
+        local.connection.end(1008, 'Message rate limit exceeded');
+        return false;
+    }
   }
 
   private onOpen(connection: Connection): void {
     // A handshake already under way when the listener closed is not refused: it ends like every other socket here.
     if (this.draining) return connection.end(this.draining.code, this.draining.reason);
     const session = this.protocol.createSession(connection.fd);
-    const local: Local = { session, connection };
+    const { messageRate, messageBurst } = this.deps.config;
+    const flood = messageRate > 0 ? new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))) : undefined;
+    const local: Local = { session, connection, flood };
     this.locals.set(connection.fd, local);
     // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
     this.subscribe(local, ALL_TOPIC);
     this.subscribe(local, LOBBY_TOPIC);
-    this.deps.registry.open(connection.fd);
+    this.deps.registry.open(connection.fd, this.deps.config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined);
     this.deps.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress }, 'connection open');
     this.protocol.open(session);
   }

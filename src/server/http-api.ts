@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../config.js';
 import { HttpErrors } from '../errors.js';
+import { channelNameProblem } from '../protocol/native/channel-name.js';
 import { envelope } from '../protocol/native/envelope.js';
 import type { Hub } from '../protocol/native/hub.js';
 import type { Registry } from '../registry/registry.js';
@@ -44,6 +45,8 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
     if (channel !== undefined && channel !== null && typeof channel !== 'string') {
       return jsonReply(400, { error: 'Field "channel" must be a string.' });
     }
+    const problem = typeof channel === 'string' ? channelNameProblem(channel) : undefined;
+    if (problem) return jsonReply(400, { error: problem });
     return jsonReply(200, { auth: await registry.mintToken(typeof channel === 'string' && channel !== '' ? channel : null) });
   };
 

@@ -9,7 +9,10 @@ export interface HandshakeInfo {
   remoteAddress: string;
 }
 
-export type HandshakeVerdict = { accept: true } | { accept: false; status: number; body: string };
+export type HandshakeVerdict =
+  /** `abandoned` runs when the client went away before the upgrade completed. */
+  | { accept: true; abandoned?: () => void }
+  | { accept: false; status: number; body: string };
 
 /** What the transport calls into; it knows nothing of actions or channels. */
 export interface TransportHandlers {
@@ -29,6 +32,9 @@ export interface TransportOptions {
   maxPayload: number;
   idleTimeout: number;
   maxHttpBody: number;
+  /** Bytes queued for one socket past which uWS stops queueing publishes to it. */
+  maxBackpressure: number;
+  tls?: { certFile: string; keyFile: string; passphrase?: string | undefined };
 }
 
 /** The uWebSockets.js server of one event worker: upgrade, sockets, topics and HTTP. */
@@ -36,18 +42,22 @@ export class Transport {
   private readonly app: UWS.TemplatedApp;
   private listenSocket: UWS.us_listen_socket | undefined;
   private readonly sockets = new Set<Connection>();
+  private upgrades = 0;
 
   constructor(
     private readonly options: TransportOptions,
     private readonly handlers: TransportHandlers,
   ) {
-    this.app = uws.App();
+    const { tls } = options;
+    this.app = tls
+      ? uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) })
+      : uws.App();
     this.app.ws<SocketData>('/*', {
       maxPayloadLength: options.maxPayload,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.idleTimeout > 0,
-      // Frames queue in uWS while a reader is slow; past this the socket gets no more publishes.
-      maxBackpressure: 16 * 1024 * 1024,
+      // Past this a slow reader's publishes are dropped by uWS; the server's slow-consumer policy decides the rest.
+      maxBackpressure: options.maxBackpressure,
       closeOnBackpressureLimit: 0,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
@@ -81,6 +91,11 @@ export class Transport {
 
   get connectionCount(): number {
     return this.sockets.size;
+  }
+
+  /** Handshakes under way: admitted or being decided, not yet open. */
+  get upgradesInFlight(): number {
+    return this.upgrades;
   }
 
   /** Every open socket of this worker. */
@@ -135,6 +150,7 @@ export class Transport {
     });
     // The protocol mode is configuration, so the first requested subprotocol is echoed as is.
     const protocol = protocols.split(',')[0]?.trim() ?? '';
+    this.upgrades++;
     const finish = async (): Promise<void> => {
       const verdict = await this.handlers.handshake(info);
       if (!verdict.accept) {
@@ -146,14 +162,16 @@ export class Transport {
         return;
       }
       const fd = await this.handlers.allocateFd();
-      if (aborted) return;
+      if (aborted) return verdict.abandoned?.();
       res.cork(() => {
         res.upgrade<SocketData>({ fd, remoteAddress: info.remoteAddress }, key, protocol, extensions, context);
       });
     };
-    finish().catch((error: unknown) => {
-      this.handlers.onError(error);
-      if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end('', true));
-    });
+    finish()
+      .catch((error: unknown) => {
+        this.handlers.onError(error);
+        if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end('', true));
+      })
+      .finally(() => this.upgrades--);
   }
 }

@@ -35,6 +35,7 @@ const STATUS_TEXT: Record<number, string> = {
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
   500: 'Internal Server Error',
+  429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
 

@@ -9,6 +9,7 @@ import { channelConnect } from './actions/channel-connect.js';
 import { channelDisconnect } from './actions/channel-disconnect.js';
 import { fanoutAction } from './actions/fanout-action.js';
 import { acknowledgeReply, connectionInfo } from './envelope.js';
+import { nestsDeeperThan } from './json-depth.js';
 import type { Hub, Session } from './hub.js';
 
 export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
@@ -42,6 +43,7 @@ export class NativeProtocol {
     private readonly hub: Hub,
     private readonly log: Logger,
     customActions: readonly ActionDefinition[] = [],
+    private readonly maxJsonDepth = 32,
   ) {
     for (const action of [...BUILT_IN_ACTIONS, ...customActions]) {
       if (this.actions.has(action.name)) throw new Error(`action "${action.name}" is registered twice; choose another name`);
@@ -92,6 +94,7 @@ export class NativeProtocol {
 
   private run(session: NativeSession, text: string): void | Promise<void> {
     const context = new ActionContext(session, this.hub);
+    if (nestsDeeperThan(text, this.maxJsonDepth)) return context.reply('error', FrameErrors.tooDeep(this.maxJsonDepth));
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -119,6 +122,11 @@ export class NativeProtocol {
       return typeof invalid === 'string' ? context.reply(name, invalid) : context.reply('error', invalid.error);
     }
     return action.handle(context, frame as ClientFrame);
+  }
+
+  /** Answers a frame that was refused before it was read (flood control). */
+  refuse(session: NativeSession, why: string): void {
+    new ActionContext(session, this.hub).reply('error', why);
   }
 
   private fail(session: NativeSession, error: unknown): void {

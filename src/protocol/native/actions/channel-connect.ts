@@ -1,5 +1,6 @@
 import { FrameErrors, ProtocolErrors } from '../../../errors.js';
 import { secretsEqual } from '../../../tokens.js';
+import { channelNameProblem } from '../channel-name.js';
 import { isSet, type ActionDefinition, type ClientFrame } from '../action.js';
 
 type ChannelConnectFrame = ClientFrame & { channel: string; auth?: string | null };
@@ -11,6 +12,8 @@ export const channelConnect: ActionDefinition<ChannelConnectFrame> = {
     const channel = frame['channel'];
     if (!isSet(channel) || channel === '') return ProtocolErrors.channelMissing;
     if (typeof channel !== 'string') return { error: FrameErrors.wrongType('channel', 'a string') };
+    const problem = channelNameProblem(channel);
+    if (problem) return { error: problem };
     const auth = frame['auth'];
     if (isSet(auth) && typeof auth !== 'string') return { error: FrameErrors.wrongType('auth', 'a string or null') };
     return undefined;
