@@ -38,11 +38,19 @@ export interface RegistryResults {
   stats: ServerStats;
 }
 
-export interface WorkerStats {
+/** What a worker reports of itself once a second. */
+export interface WorkerUsage {
+  rss: number;
+  /** Sockets closed for passing --max-backpressure, since the worker started. */
+  slowConsumersClosed: number;
+  /** Times a kept slow socket was found missing messages (--slow-consumer drop). */
+  slowConsumersDropping: number;
+}
+
+export interface WorkerStats extends WorkerUsage {
   id: number;
   pid: number;
   connections: number;
-  rss: number;
 }
 
 export interface ServerStats {
@@ -65,7 +73,7 @@ export type WorkerMessage =
   | { type: 'close'; fd: number }
   | { type: 'request'; id: number; request: Request }
   | { type: 'need-fds' }
-  | { type: 'usage'; rss: number };
+  | { type: 'usage'; usage: WorkerUsage };
 
 export type PrimaryMessage =
   | { type: 'publish'; publication: Publication }

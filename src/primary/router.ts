@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
 import { BatchQueue } from '../ipc/batch-queue.js';
-import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats } from '../ipc/messages.js';
+import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
@@ -11,7 +11,7 @@ import type { TaskPool } from './task-pool.js';
 interface Attached {
   readonly worker: Worker;
   readonly queue: BatchQueue<PrimaryMessage>;
-  usage: { rss: number };
+  usage: WorkerUsage;
 }
 
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
@@ -38,7 +38,7 @@ export class Router {
     const queue = new BatchQueue<PrimaryMessage>((batch) => {
       if (worker.isConnected()) worker.send(batch);
     });
-    this.workers.set(worker.id, { worker, queue, usage: { rss: 0 } });
+    this.workers.set(worker.id, { worker, queue, usage: { rss: 0, slowConsumersClosed: 0, slowConsumersDropping: 0 } });
   }
 
   /** Forgets a worker that exited, and tells its sockets' channels they left. */
@@ -73,7 +73,7 @@ export class Router {
         return;
       case 'usage': {
         const attached = this.workers.get(workerId);
-        if (attached) attached.usage = { rss: message.rss };
+        if (attached) attached.usage = message.usage;
         return;
       }
       case 'request':
@@ -109,7 +109,7 @@ export class Router {
       id: worker.id,
       pid: worker.process.pid ?? 0,
       connections: this.registry.connectionsOf(worker.id),
-      rss: usage.rss,
+      ...usage,
     }));
     const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
     return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, workers };

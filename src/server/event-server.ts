@@ -60,6 +60,7 @@ export class EventServer implements Hub {
   private draining: { code: number; reason: string } | undefined;
   private onEmpty: () => void = () => {};
   private readonly slow: SlowConsumers;
+  private readonly uwsBackpressure: number;
   private readonly originAllowed: (origin: string | undefined) => boolean;
   /** This worker's part of --max-connections; 0 = no limit. */
   private readonly workerShare: number;
@@ -68,7 +69,9 @@ export class EventServer implements Hub {
     const { config, link, bus, log } = deps;
     this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
     this.protocol = new NativeProtocol(this, log, deps.actions, config.maxJsonDepth);
-    this.slow = new SlowConsumers(config.slowConsumer, config.maxBackpressure, log);
+    // Under the close policy uWS keeps queueing past the limit, so the 1013 close frame usually still fits.
+    this.uwsBackpressure = config.slowConsumer === 'close' ? config.maxBackpressure * 2 : config.maxBackpressure;
+    this.slow = new SlowConsumers(config.slowConsumer, config.maxBackpressure, this.uwsBackpressure, log);
     this.originAllowed = originChecker(config.allowedOrigins);
     this.workerShare = config.maxConnections === 0 ? 0 : Math.ceil(config.maxConnections / Math.max(1, workerCount(config)));
     this.fds = new FdPool(() => link.send({ type: 'need-fds' }), FD_LOW_WATER);
@@ -86,7 +89,7 @@ export class EventServer implements Hub {
         maxPayload: config.maxPayload,
         idleTimeout: config.idleTimeout,
         maxHttpBody: config.maxHttpBody,
-        maxBackpressure: config.maxBackpressure,
+        maxBackpressure: this.uwsBackpressure,
         ...(config.tlsCert && config.tlsKey ? { tls: { certFile: config.tlsCert, keyFile: config.tlsKey, passphrase: config.tlsPassphrase } } : {}),
       },
       {
@@ -98,7 +101,8 @@ export class EventServer implements Hub {
           if (local && this.admitFrame(local)) this.protocol.message(local.session, text, isBinary);
         },
         close: (connection, code) => this.onClose(connection, code),
-        routes: httpRoutes({ config, hub: this, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, slowConsumers: { closed: this.slow.closed, dropping: this.slow.dropping } }) }),
+        drain: (connection) => this.slow.drained(connection),
+        routes: httpRoutes({ config, hub: this, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }) }),
         notFound,
         onError: (error) => log.error({ err: error }, 'request failed'),
       },
@@ -108,8 +112,9 @@ export class EventServer implements Hub {
   async listen(): Promise<number> {
     const port = await this.transport.listen(this.deps.config.host, this.deps.config.port);
     const report = (): void => {
-      this.deps.link.send({ type: 'usage', rss: process.memoryUsage().rss });
       this.slow.sweep(this.transport.connections());
+      const usage = { rss: process.memoryUsage().rss, slowConsumersClosed: this.slow.closed, slowConsumersDropping: this.slow.dropping };
+      this.deps.link.send({ type: 'usage', usage });
     };
     report();
     setInterval(report, USAGE_INTERVAL_MS).unref();

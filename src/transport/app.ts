@@ -22,6 +22,8 @@ export interface TransportHandlers {
   open(connection: Connection): void;
   message(connection: Connection, text: string, isBinary: boolean): void;
   close(connection: Connection, code: number): void;
+  /** A socket's send queue shrank (uWS drain). */
+  drain(connection: Connection): void;
   /** HTTP routes, matched in order by method and exact path; `*` as method matches any. */
   routes: HttpRoute[];
   notFound: HttpHandler;
@@ -72,6 +74,10 @@ export class Transport {
         if (!connection) return;
         // uWS frees the message buffer when this callback returns: decode (copy) it now.
         this.handlers.message(connection, isBinary ? '' : Buffer.from(message).toString('utf8'), isBinary);
+      },
+      drain: (ws) => {
+        const connection = ws.getUserData().connection;
+        if (connection) this.handlers.drain(connection);
       },
       close: (ws, code) => {
         const connection = ws.getUserData().connection;

@@ -49,6 +49,11 @@ export class Connection {
     this.ws.end(code, reason);
   }
 
+  /** Cuts the connection without a close frame (for a peer that cannot even take one). */
+  terminate(): void {
+    if (!this.closed) this.ws.close();
+  }
+
   /** Several sends in one syscall. */
   cork(fn: () => void): void {
     if (this.closed) fn();
