@@ -195,3 +195,13 @@ test('with --slow-consumer drop the slow reader stays connected, misses messages
   assert.ok(got < sent, `received ${got} of ${sent}`);
   assert.equal(slow.closeCode, undefined);
 });
+
+test('an HTTP body over --max-http-body is answered 413, and the endpoint still works after it', async (t) => {
+  const server = await startServer(['--max-http-body', '100'], t);
+  const big = await fetch(`${server.httpUrl}/conveyor/auth`, { method: 'POST', body: JSON.stringify({ channel: 'c'.repeat(150) }) });
+  assert.equal(big.status, 413);
+  assert.deepEqual(await big.json(), { error: 'Request body exceeds 100 bytes.' });
+  const small = await fetch(`${server.httpUrl}/conveyor/auth`, { method: 'POST', body: JSON.stringify({ channel: 'room' }) });
+  assert.equal(small.status, 200);
+  assert.equal(typeof ((await small.json()) as { auth: string }).auth, 'string');
+});

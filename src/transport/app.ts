@@ -1,5 +1,5 @@
 import { Connection, type SocketData } from './connection.js';
-import { serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
+import { copyRequest, serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
 import { uws, type UWS } from './uws.js';
 
 export interface HandshakeInfo {
@@ -140,16 +140,7 @@ export class Transport {
     const key = req.getHeader('sec-websocket-key');
     const protocols = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
-    const headers: Record<string, string> = {};
-    req.forEach((k, v) => {
-      headers[k] = v;
-    });
-    const info: HandshakeInfo = {
-      path: req.getUrl(),
-      query: new URLSearchParams(req.getQuery() ?? ''),
-      headers,
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
-    };
+    const info: HandshakeInfo = copyRequest(res, req);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;

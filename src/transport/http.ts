@@ -1,3 +1,4 @@
+import { HttpErrors } from '../errors.js';
 import type { UWS } from './uws.js';
 
 /** An HTTP request as the handlers see it: copied out of uWS before anything awaits. */
@@ -48,21 +49,29 @@ export function jsonReply(status: number, body: unknown): HttpReply {
 }
 
 /**
- * Serves one HTTP request with `handler`: reads the body up to `maxBody` bytes (413 past
- * it), survives the client aborting, and answers inside cork as uWS requires.
+ * Copies what a handler needs out of a uWS request, which is valid only until the
+ * handler returns or first awaits.
  */
-export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void): void {
+export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): Omit<HttpRequestInfo, 'body'> {
   const headers: Record<string, string> = {};
   req.forEach((key, value) => {
     headers[key] = value;
   });
-  const info: Omit<HttpRequestInfo, 'body'> = {
+  return {
     method: req.getMethod().toUpperCase(),
     path: req.getUrl(),
     query: new URLSearchParams(req.getQuery() ?? ''),
     headers,
     remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
   };
+}
+
+/**
+ * Serves one HTTP request with `handler`: reads the body up to `maxBody` bytes (413 past
+ * it), survives the client aborting, and answers inside cork as uWS requires.
+ */
+export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void): void {
+  const info = copyRequest(res, req);
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
@@ -88,9 +97,9 @@ export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: 
     run(Buffer.alloc(0));
     return;
   }
-  const declared = Number(headers['content-length'] ?? '0');
+  const declared = Number(info.headers['content-length'] ?? '0');
   if (declared > maxBody) {
-    reply(jsonReply(413, { error: `Request body exceeds ${maxBody} bytes.` }));
+    reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }));
     return;
   }
   const chunks: Buffer[] = [];
@@ -101,7 +110,7 @@ export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: 
     size += chunk.byteLength;
     if (size > maxBody) {
       tooLarge = true;
-      reply(jsonReply(413, { error: `Request body exceeds ${maxBody} bytes.` }));
+      reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }));
       return;
     }
     // uWS reuses the chunk's memory after this callback returns: copy it.
