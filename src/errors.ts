@@ -35,7 +35,7 @@ export const HttpErrors = {
   channelNotFound: 'Channel not found!', // PHP
   invalidMessage: 'Invalid message!', // PHP
   invalidJson: 'Request body must be a JSON object.',
-  notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, and the WebSocket upgrade on any path.',
+  notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /metrics, and the WebSocket upgrade on any path.',
   bodyTooLarge: (limit: number): string => `Request body exceeds ${limit} bytes.`,
   unavailable: 'Server is shutting down; retry on another instance or later.',
   tooManyConnections: 'Server is at its connection limit (--max-connections); retry later or on another instance.',

@@ -45,6 +45,10 @@ export interface WorkerUsage {
   slowConsumersClosed: number;
   /** Times a kept slow socket was found missing messages (--slow-consumer drop). */
   slowConsumersDropping: number;
+  /** Frames received from this worker's sockets, since it started. */
+  framesReceived: number;
+  /** Frames this worker published to a topic (each once, whatever the recipients), since it started. */
+  framesPublished: number;
 }
 
 export interface WorkerStats extends WorkerUsage {

@@ -38,7 +38,7 @@ export class Router {
     const queue = new BatchQueue<PrimaryMessage>((batch) => {
       if (worker.isConnected()) worker.send(batch);
     });
-    this.workers.set(worker.id, { worker, queue, usage: { rss: 0, slowConsumersClosed: 0, slowConsumersDropping: 0 } });
+    this.workers.set(worker.id, { worker, queue, usage: { rss: 0, slowConsumersClosed: 0, slowConsumersDropping: 0, framesReceived: 0, framesPublished: 0 } });
   }
 
   /** Forgets a worker that exited, and tells its sockets' channels they left. */

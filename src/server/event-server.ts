@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js';
 import { FrameErrors, HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
+import type { WorkerUsage } from '../ipc/messages.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
@@ -61,6 +62,8 @@ export class EventServer implements Hub {
   private onEmpty: () => void = () => {};
   private readonly slow: SlowConsumers;
   private readonly uwsBackpressure: number;
+  private framesReceived = 0;
+  private framesPublished = 0;
   private readonly originAllowed: (origin: string | undefined) => boolean;
   /** This worker's part of --max-connections; 0 = no limit. */
   private readonly workerShare: number;
@@ -97,6 +100,7 @@ export class EventServer implements Hub {
         allocateFd: () => this.fds.take(),
         open: (connection) => this.onOpen(connection),
         message: (connection, text, isBinary) => {
+          this.framesReceived++;
           const local = this.locals.get(connection.fd);
           if (local && this.admitFrame(local)) this.protocol.message(local.session, text, isBinary);
         },
@@ -113,7 +117,13 @@ export class EventServer implements Hub {
     const port = await this.transport.listen(this.deps.config.host, this.deps.config.port);
     const report = (): void => {
       this.slow.sweep(this.transport.connections());
-      const usage = { rss: process.memoryUsage().rss, slowConsumersClosed: this.slow.closed, slowConsumersDropping: this.slow.dropping };
+      const usage: WorkerUsage = {
+        rss: process.memoryUsage().rss,
+        slowConsumersClosed: this.slow.closed,
+        slowConsumersDropping: this.slow.dropping,
+        framesReceived: this.framesReceived,
+        framesPublished: this.framesPublished,
+      };
       this.deps.link.send({ type: 'usage', usage });
     };
     report();
@@ -150,6 +160,7 @@ export class EventServer implements Hub {
   }
 
   publish(topic: string, frame: string, options: { except?: Session; ackId?: string } = {}): void {
+    this.framesPublished++;
     const sender = options.except ? this.locals.get(options.except.fd)?.connection : undefined;
     if (sender && !sender.closed) sender.publishToOthers(topic, frame);
     else this.transport.publish(topic, frame);

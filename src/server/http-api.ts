@@ -8,6 +8,7 @@ import { channelTopic } from '../registry/topics.js';
 import { secretsEqual } from '../tokens.js';
 import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../transport/http.js';
 import { demoRoutes } from './demo-routes.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 
 export interface HttpApiDeps {
   config: ServerConfig;
@@ -69,10 +70,17 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
     return jsonReply(200, { status: 'ok', ...stats, ...deps.health() });
   };
 
+  const metrics: HttpHandler = async (): Promise<HttpReply> => ({
+    status: 200,
+    body: await renderMetrics(await registry.stats()),
+    contentType: METRICS_CONTENT_TYPE,
+  });
+
   return [
     { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
     { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
     { method: 'GET', path: '/health', handler: health },
+    { method: 'GET', path: '/metrics', handler: metrics },
     ...(config.demo ? demoRoutes() : []),
   ];
 }

@@ -1,0 +1,36 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ServerStats, WorkerUsage } from '../ipc/messages.js';
+
+/** The Prometheus text format's content type, for the HTTP reply. */
+export const METRICS_CONTENT_TYPE = new Registry().contentType;
+
+const PER_WORKER: { name: string; help: string; kind: 'gauge' | 'counter'; value: keyof WorkerUsage | 'connections' }[] = [
+  { name: 'conveyor_worker_connections', help: 'Open WebSockets of an event worker', kind: 'gauge', value: 'connections' },
+  { name: 'conveyor_worker_rss_bytes', help: 'Resident memory of an event worker', kind: 'gauge', value: 'rss' },
+  { name: 'conveyor_frames_received_total', help: 'Frames received from clients', kind: 'counter', value: 'framesReceived' },
+  { name: 'conveyor_frames_published_total', help: 'Frames published to a channel or to everyone (counted once, whatever the recipients)', kind: 'counter', value: 'framesPublished' },
+  { name: 'conveyor_slow_consumers_closed_total', help: 'Sockets closed with 1013 for passing --max-backpressure', kind: 'counter', value: 'slowConsumersClosed' },
+  { name: 'conveyor_slow_consumers_dropping_total', help: 'Times a slow socket was found missing messages under --slow-consumer drop', kind: 'counter', value: 'slowConsumersDropping' },
+];
+
+/**
+ * Renders the server-wide statistics the primary keeps as Prometheus metrics. A registry
+ * per scrape: the numbers live in the primary, and this worker only formats them.
+ */
+export async function renderMetrics(stats: ServerStats): Promise<string> {
+  const registry = new Registry();
+  new Gauge({ name: 'conveyor_connections', help: 'Open WebSockets of the server', registers: [registry] }).set(stats.connections);
+  new Gauge({ name: 'conveyor_channels', help: 'Channels with at least one member', registers: [registry] }).set(stats.channels);
+  new Gauge({ name: 'conveyor_rss_bytes', help: 'Resident memory of the primary and every worker', registers: [registry] }).set(stats.rss);
+  new Gauge({ name: 'conveyor_workers', help: 'Running event workers', registers: [registry] }).set(stats.workers.length);
+  for (const spec of PER_WORKER) {
+    const options = { name: spec.name, help: spec.help, labelNames: ['worker'] as const, registers: [registry] };
+    const metric = spec.kind === 'gauge' ? new Gauge(options) : new Counter(options);
+    for (const worker of stats.workers) {
+      const labels = { worker: String(worker.id) };
+      if (metric instanceof Gauge) metric.set(labels, worker[spec.value]);
+      else metric.inc(labels, worker[spec.value]);
+    }
+  }
+  return registry.metrics();
+}
