@@ -6,13 +6,20 @@ export class FrameClient {
   fd = 0;
   closeCode: number | undefined;
   readonly closed: Promise<number>;
+  /**
+   * When true, every pushed frame that carries an `id` is answered with `acknowledge-action`
+   * as soon as it arrives, as a client with acknowledgments on does.
+   */
+  acknowledges = false;
   private cursor = 0;
   private waiter: (() => void) | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      this.frames.push(data.toString());
+      const frame = data.toString();
+      this.frames.push(frame);
+      if (this.acknowledges) this.acknowledge(frame);
       this.waiter?.();
     });
     this.closed = new Promise((resolve) =>
@@ -24,10 +31,15 @@ export class FrameClient {
     );
   }
 
-  /** Connects and waits for connection-info, whose fd it keeps. */
-  static async connect(url: string, protocol = 'socketconveyor.com'): Promise<FrameClient> {
+  /**
+   * Connects and waits for connection-info, whose fd it keeps. `protocol` is the requested
+   * subprotocol (an empty list requests none).
+   */
+  static async connect(url: string, protocol: string | string[] = 'socketconveyor.com', options: { acknowledges?: boolean } = {}): Promise<FrameClient> {
     const ws = new WebSocket(url, protocol);
     const client = new FrameClient(ws);
+    // Set before the first frame arrives, so that connection-info is acknowledged too.
+    client.acknowledges = options.acknowledges ?? false;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -67,6 +79,18 @@ export class FrameClient {
   async barrier(tag = `barrier-${Math.random()}`): Promise<void> {
     this.send({ action: 'base-action', data: tag });
     await this.next((f) => f.includes(JSON.stringify(tag)) && f.includes('"base-action"'));
+  }
+
+  private acknowledge(frame: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(frame);
+    } catch {
+      return;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return;
+    const { action, id } = parsed as { action?: unknown; id?: unknown };
+    if (typeof id === 'string' && action !== 'acknowledge-action') this.send({ action: 'acknowledge-action', data: id });
   }
 
   close(): void {
