@@ -7,6 +7,8 @@ export interface ScriptOptions {
   broadcastSelf?: boolean;
   /** The server runs with --presence; `maxMembers` is its --presence-max-members. */
   presence?: { maxMembers: number };
+  /** Extra fields of the marker fanouts, such as the `auth` a server token requires. */
+  fanoutFields?: Record<string, unknown>;
 }
 
 /**
@@ -121,7 +123,7 @@ export class BroadcastScript {
     const group = this.channel.get(sender);
     sender.send({ action: 'broadcast-action', data });
     const marker = `marker-${++this.step}`;
-    sender.send({ action: 'fanout-action', data: marker });
+    sender.send({ action: 'fanout-action', data: marker, ...this.options.fanoutFields });
     const markerFrame = envelope('fanout-action', marker, sender.fd);
     for (const client of this.open) {
       const list = this.expected.get(client)!;
