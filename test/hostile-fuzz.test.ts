@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FrameClient } from './helpers/frame-client.js';
-import { describeExpectation, envelope, expectedReplies, fateOf, generateFrame, matches, type FuzzFrame } from './helpers/fuzz-frames.js';
+import { describeExpectation, envelope, expectedReplies, fateOf, generateFrame, matches, wrongTypeMatrix, type FuzzFrame } from './helpers/fuzz-frames.js';
 import { Prng } from './helpers/prng.js';
 import { assertSameProcesses, awaitHealth, fetchHealth, placeOnWorkers, processIds } from './helpers/server-health.js';
 import { startServer } from './helpers/server.js';
@@ -45,7 +45,7 @@ function fdOf(frame: string): number | undefined {
   return typeof fd === 'number' ? fd : undefined;
 }
 
-test(`fuzz: ${FUZZ_SOCKETS} sockets send ${FUZZ_SOCKETS * FRAMES_PER_SOCKET} random and mutated frames; each gets exactly its answer, a channel conversation loses nothing, no process restarts, memory stays bounded`, async (t) => {
+test(`fuzz: ${FUZZ_SOCKETS} sockets send ${FUZZ_SOCKETS * FRAMES_PER_SOCKET} random and mutated frames and every field of every action in every type; each gets exactly its answer, a channel conversation loses nothing, no process restarts, memory stays bounded`, async (t) => {
   const seed = Prng.seedFromEnv();
   // Printed first, so a failure at any point can be replayed with HOSTILE_SEED.
   console.log(`hostile fuzz seed ${seed} (replay: HOSTILE_SEED=${seed})`);
@@ -90,15 +90,23 @@ test(`fuzz: ${FUZZ_SOCKETS} sockets send ${FUZZ_SOCKETS * FRAMES_PER_SOCKET} ran
   let answered = 0;
   let reconnects = 0;
 
+  // Each socket gets its share of the matrix, mixed at random among its random frames.
+  const matrix = wrongTypeMatrix(rng.fork(FUZZ_SOCKETS));
+  const shares = Array.from({ length: FUZZ_SOCKETS }, (_, i) => matrix.filter((_, j) => j % FUZZ_SOCKETS === i));
+  const total = FUZZ_SOCKETS * FRAMES_PER_SOCKET + matrix.length;
+
   const runSocket = async (index: number): Promise<void> => {
     const stream = rng.fork(index);
+    const share = shares[index]!;
+    const quota = FRAMES_PER_SOCKET + share.length;
     let client = fuzzers[index]!;
     let barrierCount = 0;
-    for (let produced = 0; produced < FRAMES_PER_SOCKET; ) {
+    for (let produced = 0; produced < quota; ) {
       const batch: FuzzFrame[] = [];
       let terminal: FuzzFrame | undefined;
-      while (batch.length < WINDOW && produced < FRAMES_PER_SOCKET && !terminal) {
-        const frame = generateFrame(stream, MAX_PAYLOAD, MAX_DEPTH, control);
+      while (batch.length < WINDOW && produced < quota && !terminal) {
+        const fromMatrix = stream.next() * (quota - produced) < share.length;
+        const frame = fromMatrix ? share.shift()! : generateFrame(stream, MAX_PAYLOAD, MAX_DEPTH, control);
         produced++;
         tally.set(frame.kind, (tally.get(frame.kind) ?? 0) + 1);
         if (fateOf(frame, MAX_PAYLOAD) === 'served') batch.push(frame);
@@ -152,7 +160,7 @@ test(`fuzz: ${FUZZ_SOCKETS} sockets send ${FUZZ_SOCKETS * FRAMES_PER_SOCKET} ran
     }
   };
   await Promise.all(fuzzers.map((_, i) => runSocket(i)));
-  t.diagnostic(`frames by kind: ${JSON.stringify(Object.fromEntries(tally))}`);
+  t.diagnostic(`${total} fuzz frames by kind: ${JSON.stringify(Object.fromEntries(tally))}`);
   t.diagnostic(`closes: ${JSON.stringify(Object.fromEntries(closeCodes))}; reconnects ${reconnects}; control broadcasts ${ticks}`);
 
   // Every socket left open is still served.

@@ -277,6 +277,30 @@ function wrongTypeFrame(rng: Prng): string {
   return objectText(rng.chance(0.1) ? fields.reverse() : fields);
 }
 
+/** One value of each JSON type and edge, as raw JSON text; undefined stands for the field left out. */
+const TYPED_VALUES: (string | undefined)[] = [
+  undefined, 'null', 'true', 'false', '0', '-1', '1.5', '1e400', '""', '"x"', JSON.stringify('y'.repeat(300)),
+  '"\\ud800"', '[]', '[1,"a"]', '{}', '{"a":{"b":1}}', '{"__proto__":{"polluted":true}}',
+];
+
+/**
+ * Every field of every action (its own fields, `action` and `id`) set to every value of
+ * TYPED_VALUES, the others valid: the part of the fuzz that leaves nothing to chance.
+ */
+export function wrongTypeMatrix(rng: Prng): FuzzFrame[] {
+  const frames: FuzzFrame[] = [];
+  for (const action of ACTIONS) {
+    for (const field of ['action', 'id', 'data', 'channel', 'auth', 'userId']) {
+      for (const value of TYPED_VALUES) {
+        const fields = validFrame(rng, action).filter(([k]) => k !== field);
+        if (value !== undefined) fields.push([field, value]);
+        frames.push({ kind: 'every field, every type', bytes: Buffer.from(objectText(fields), 'utf8'), binary: false });
+      }
+    }
+  }
+  return frames;
+}
+
 function unknownActionFrame(rng: Prng): string {
   const name = rng.pick([
     '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '', ' base-action', 'BASE-ACTION', 'base-action\u0000',
