@@ -1,0 +1,56 @@
+/**
+ * Loss accounting of one receiver. Each sender numbers its messages 0, 1, 2, …; a
+ * receiver expects every sender it can hear from (senders `first`, `first + stride`, …)
+ * to arrive in order. A jump is a gap (lost), one that fills a gap later is late. At the
+ * end, what a sender sent beyond the highest number seen never arrived. So for every
+ * (sender, receiver) pair: sent = delivered + gaps + never-arrived, with no double count.
+ */
+export class SequenceLedger {
+  private readonly expected: Uint32Array;
+  delivered = 0;
+  gaps = 0;
+  late = 0;
+  /** Stamps from senders outside this receiver's set: a server delivered to the wrong socket. */
+  foreign = 0;
+
+  constructor(
+    readonly first: number,
+    readonly stride: number,
+    readonly senders: number,
+  ) {
+    this.expected = new Uint32Array(senders);
+  }
+
+  /** Counts one arrival; false when it came from a sender this receiver should not hear. */
+  accept(sender: number, sequence: number): boolean {
+    const offset = sender - this.first;
+    const slot = offset / this.stride;
+    if (offset < 0 || slot >= this.senders || slot !== Math.floor(slot)) {
+      this.foreign++;
+      return false;
+    }
+    this.delivered++;
+    const expected = this.expected[slot]!;
+    if (sequence === expected) this.expected[slot] = expected + 1;
+    else if (sequence > expected) {
+      this.gaps += sequence - expected;
+      this.expected[slot] = sequence + 1;
+    } else {
+      this.gaps--;
+      this.late++;
+    }
+    return true;
+  }
+
+  /** Messages of sender slot `slot` accounted for: delivered or counted in a gap. */
+  reached(slot: number): number {
+    return this.expected[slot] ?? 0;
+  }
+
+  /** Messages never seen: what each sender sent beyond the highest number that arrived. */
+  missing(sentBySlot: (slot: number) => number): number {
+    let missing = 0;
+    for (let slot = 0; slot < this.senders; slot++) missing += Math.max(0, sentBySlot(slot) - this.expected[slot]!);
+    return missing;
+  }
+}
