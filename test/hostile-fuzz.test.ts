@@ -122,7 +122,11 @@ test(`fuzz: ${FUZZ_SOCKETS} sockets send ${FUZZ_SOCKETS * FRAMES_PER_SOCKET} ran
         barriers.push(envelope('base-action', tag, client.fd));
       }
       if (barriers.length > 0) {
-        await client.next((f) => f === barriers.at(-1), 30_000);
+        await client.next((f) => f === barriers.at(-1), 30_000).catch((error: Error) => {
+          // The frames that were in flight, not every frame the socket ever got (megabytes of echoes).
+          const sentFrames = batch.map((f) => `${f.kind}: ${JSON.stringify(f.binary ? f.bytes.toString('hex') : f.bytes.toString('utf8')).slice(0, 300)}`);
+          throw new Error(`seed ${seed}, socket ${index} (fd ${client.fd}, close code ${client.closeCode}): no answer to the window ${JSON.stringify(sentFrames, null, 1)}\n${error.message.slice(0, 2000)}`);
+        });
         const own = client.frames.slice(mark).filter((f) => {
           const fd = fdOf(f);
           return fd === undefined || fd === client.fd;
