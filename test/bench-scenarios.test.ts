@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_OPTIONS, type BenchOptions } from '../src/bench/bench-options.js';
+import { runBench, type BenchResult } from '../src/bench/run-bench.js';
+import { startServerProcess } from '../src/bench/server-process.js';
+import { CLI, startServer } from './helpers/server.js';
+
+/** Small, short runs: these tests check the accounting, never a speed. */
+function options(url: string, overrides: Partial<BenchOptions>): BenchOptions {
+  return { ...DEFAULT_OPTIONS, scenario: 'fanout', url, threads: 2, duration: 1, timeout: 5, ...overrides };
+}
+
+/** Every message asked for is delivered, or counted as lost or timed out: nothing vanishes. */
+function assertAccounted(result: BenchResult): void {
+  assert.equal(result.delivered + result.lost + result.lostToClosed + result.timeouts, result.expected, JSON.stringify(result, null, 1));
+  assert.equal(result.foreign, 0);
+}
+
+test('each scenario runs against a real server and its counts add up', async (t) => {
+  const server = await startServer(['--workers', '2'], t);
+
+  await t.test('fanout, open loop: sent × subscribers of each channel = delivered + losses', async () => {
+    const result = await runBench(options(server.url, { connections: 30, channels: 3, publishers: 4, rate: 400, batch: 2 }));
+    assert.equal(result.connections.open, 34);
+    assert.ok(result.sent >= 300, `sent ${result.sent}`);
+    // Publishers p go to channel p % 3: channel 0 has publishers 0 and 3, the others one each.
+    assert.equal(result.expected, result.sent * 10);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected, 'a healthy local server delivers everything');
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+    assert.ok(result.latency && result.latency.count === result.delivered);
+  });
+
+  await t.test('fanout, closed loop at the maximum rate stays within its window', async () => {
+    const result = await runBench(options(server.url, { connections: 20, rate: 0, window: 8, batch: 4 }));
+    assert.ok(result.sent > 0);
+    assert.equal(result.expected, result.sent * 20);
+    assertAccounted(result);
+    assert.equal(result.timeouts, 0);
+  });
+
+  await t.test('echo: every request answered once', async () => {
+    const result = await runBench(options(server.url, { scenario: 'echo', connections: 10, rate: 300 }));
+    assert.ok(result.sent >= 250, `sent ${result.sent}`);
+    assert.equal(result.expected, result.sent);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.sent);
+  });
+
+  await t.test('connect: a storm of handshakes, each one open or failed', async () => {
+    const result = await runBench(options(server.url, { scenario: 'connect', connections: 200, concurrency: 50 }));
+    assert.equal(result.connections.open + result.connections.failed, 200);
+    assert.equal(result.connections.failed, 0);
+    assert.ok(result.handshakes.perSecond > 0);
+    assert.equal(result.handshakes.latency?.count, 200);
+  });
+
+  await t.test('idle: connections held, the server RSS read from /health', async () => {
+    const result = await runBench(options(server.url, { scenario: 'idle', connections: 100 }));
+    assert.equal(result.connections.open, 100);
+    assert.equal(result.errors, 0);
+    assert.ok(result.memory, 'Conveyor /health reports rss');
+    assert.ok(result.memory.before > 0 && result.memory.end > 0);
+    assert.equal(result.memory.perConnection, Math.round((result.memory.end - result.memory.before) / 100));
+  });
+});
+
+test('the raw and Socket.IO protocols drive the comparison baselines', async (t) => {
+  for (const [file, protocol] of [
+    ['uws-publish-server.js', 'raw'],
+    ['ws-loop-server.js', 'raw'],
+    ['socketio-rooms-server.js', 'socketio'],
+  ] as const) {
+    const server = await startServerProcess([fileURLToPath(new URL(`../src/bench/baselines/${file}`, import.meta.url)), '--port', '0']);
+    t.after(() => server.stop());
+    const result = await runBench(options(`ws://127.0.0.1:${server.port}`, { protocol, connections: 10, publishers: 2, rate: 200 }));
+    assert.equal(result.expected, result.sent * 10, file);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected, file);
+    await server.stop();
+  }
+});
+
+test('conveyor bench says what to do when the server is not there or an option is wrong', async () => {
+  const run = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stderr };
+  };
+  // Port 1 on loopback has no server: every handshake is refused.
+  const refused = await run(['--url', 'ws://127.0.0.1:1', '--connections', '2', '--progress', 'false']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /no connection to ws:\/\/127\.0\.0\.1:1 could be set up .*ECONNREFUSED.*Is the server running/);
+  const tooSmall = await run(['--payload', '8']);
+  assert.equal(tooSmall.code, 2);
+  assert.match(tooSmall.stderr, /--payload must be a whole number from 32 .*stamp/);
+  const echoRaw = await run(['echo', '--protocol', 'raw']);
+  assert.match(echoRaw.stderr, /echo scenario needs .*--protocol conveyor/);
+});
