@@ -55,7 +55,10 @@ export class Transport {
       ? uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase ? { passphrase: tls.passphrase } : {}) })
       : uws.App();
     this.app.ws<SocketData>('/*', {
-      maxPayloadLength: options.maxPayload,
+      // uWS cuts a message over its own limit without a close frame, so it gets room up to twice
+      // ours and the server answers what lies between with 1009. Beyond that the cut is kept:
+      // a peer announcing a giant message is not worth buffering it for a polite close.
+      maxPayloadLength: options.maxPayload * 2,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.idleTimeout > 0,
       // Past this a slow reader's publishes are dropped by uWS; the server's slow-consumer policy decides the rest.
@@ -72,6 +75,7 @@ export class Transport {
       message: (ws, message, isBinary) => {
         const connection = ws.getUserData().connection;
         if (!connection) return;
+        if (message.byteLength > this.options.maxPayload) return connection.end(1009, 'Message too big');
         // uWS frees the message buffer when this callback returns: decode (copy) it now.
         this.handlers.message(connection, isBinary ? '' : Buffer.from(message).toString('utf8'), isBinary);
       },
