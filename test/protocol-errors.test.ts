@@ -126,10 +126,10 @@ for (const topology of TOPOLOGIES) {
       });
     });
 
-    test(`a frame of exactly --max-payload bytes is served; one byte more closes that socket with 1009 while the others keep working [${topology.label}]`, async (t) => {
+    test(`a frame of exactly --max-payload bytes is served; one byte more, or twice the limit, closes that socket with 1009 while the others keep working [${topology.label}]`, async (t) => {
       const fleet = new Fleet(server(), topology, t);
-      const clients = await fleet.spread(4);
-      const [offender, ...others] = clients as [FrameClient, FrameClient, FrameClient, FrameClient];
+      const clients = await fleet.spread(5);
+      const [offender, second, ...others] = clients as [FrameClient, FrameClient, FrameClient, FrameClient, FrameClient];
       const room = uniqueChannel('payload');
       for (const client of clients) {
         client.send({ action: 'channel-connect', channel: room });
@@ -145,12 +145,13 @@ for (const topology of TOPOLOGIES) {
       offender.send(fits);
       assert.equal(await offender.next(), envelope('base-action', (JSON.parse(fits) as { data: string }).data, offender.fd));
       offender.send(frameOf(MAX_PAYLOAD + 1));
-      const code = await offender.closed;
-      const script = new BroadcastScript(others);
-      for (const sender of others) await script.broadcast(sender, `after the oversize frame, from ${sender.fd}`);
-      script.verify();
+      second.send(frameOf(MAX_PAYLOAD * 2));
       // 1006 would mean the TCP connection was cut without a close frame: clients cannot tell it from a network failure.
-      assert.equal(code, 1009, 'PROTOCOL.md: a frame over --max-payload closes the socket with 1009');
+      assert.equal(await offender.closed, 1009, 'PROTOCOL.md: a frame over --max-payload closes the socket with 1009');
+      assert.equal(await second.closed, 1009, 'PROTOCOL.md: a frame over --max-payload closes the socket with 1009');
+      const script = new BroadcastScript(others);
+      for (const sender of others) await script.broadcast(sender, `after the oversize frames, from ${sender.fd}`);
+      script.verify();
     });
   });
 }
