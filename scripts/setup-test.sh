@@ -10,10 +10,11 @@ as_root() {
   fi
 }
 
-# Debian packages the tests use: openssl makes the TLS tests' certificates.
+# Debian packages the tests use: openssl makes the TLS tests' certificates, chromium runs
+# the demo page in the browser test.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
-if [ -x scripts/setup-test-deps.sh ] || [ -f scripts/setup-test-deps.sh ]; then bash scripts/setup-test-deps.sh; fi
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -27,7 +27,9 @@ export interface RunningServer {
  * "listening" log line. Registers teardown on `t` when given.
  */
 export function startServer(flags: string[] = [], t?: TestContext, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
-  return startNode([CLI, 'start', '--port', '0', '--log-level', 'debug', ...flags], t, env);
+  // A test that restarts a server on the port of an earlier one passes --port itself.
+  const port = flags.includes('--port') ? [] : ['--port', '0'];
+  return startNode([CLI, 'start', ...port, '--log-level', 'debug', ...flags], t, env);
 }
 
 /** Runs `node ...args` (a script that starts a server) and waits for its listening log line. */
