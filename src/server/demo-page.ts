@@ -15,6 +15,7 @@ export const DEMO_PAGE = `<!doctype html>
   form { display: flex; gap: 8px; margin-bottom: 12px; }
   input { flex: 1; padding: 8px 10px; border: 1px solid #c9d0dc; border-radius: 8px; font-size: .95rem; }
   button { padding: 8px 14px; border: 0; border-radius: 8px; background: #2f5bea; color: #fff; font-size: .95rem; cursor: pointer; }
+  #send-form { margin: 12px 0 0; }
   .panes { display: grid; grid-template-columns: 1fr 180px; gap: 12px; }
   #messages { list-style: none; margin: 0; padding: 10px; height: 300px; overflow-y: auto; border: 1px solid #e3e7ee; border-radius: 8px; }
   #messages li { padding: 3px 0; } #messages .me { color: #2f5bea; } #messages .sys { color: #8a93a5; font-style: italic; }
@@ -70,6 +71,7 @@ export const DEMO_PAGE = `<!doctype html>
     add((message.name ?? 'fd ' + fd) + ': ' + message.text);
   });
   client.on('presence', (p) => {
+    $('fd').textContent = String(client.fd ?? '–');
     $('members').replaceChildren(...p.fds.map((fd) => {
       const li = document.createElement('li');
       li.textContent = (p.userIds[fd] ?? 'fd ' + fd) + (fd === client.fd ? ' (you)' : '');
