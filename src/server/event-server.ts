@@ -41,6 +41,8 @@ interface Local {
 
 const FD_LOW_WATER = 256;
 const USAGE_INTERVAL_MS = 1000;
+/** Time a draining worker keeps running after its last socket closed, for the close handshakes. */
+const CLOSE_LINGER_MS = 500;
 
 /**
  * One event worker: wires the uWS transport to the native protocol, and implements the
@@ -141,10 +143,15 @@ export class EventServer implements Hub {
     const empty = new Promise<void>((resolve) => (this.onEmpty = resolve));
     for (const connection of [...this.transport.connections()]) connection.end(code, this.draining.reason);
     if (this.transport.connectionCount === 0) this.onEmpty();
+    const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([empty, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
     this.deps.link.flush();
+    // uWS reports a socket closed as soon as it queued the close frame; exiting at once would
+    // reset connections whose close frame or close reply is still in flight.
+    const linger = Math.min(CLOSE_LINGER_MS, deadline - Date.now());
+    if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
   }
 
   // ---- Hub ----
