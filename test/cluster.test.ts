@@ -2,18 +2,9 @@ import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FrameClient } from './helpers/frame-client.js';
+import { fetchHealth } from './helpers/server-health.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
-interface Health {
-  status: string;
-  connections: number;
-  channels: number;
-  workers: { id: number; pid: number; connections: number }[];
-}
-
-async function health(server: RunningServer): Promise<Health> {
-  return (await (await fetch(`${server.httpUrl}/health`)).json()) as Health;
-}
 
 /** Connects clients until every worker has at least `perWorker` sockets (the kernel spreads them). */
 async function spreadClients(server: RunningServer, perWorker: number, t: { after(fn: () => void): void }): Promise<FrameClient[]> {
@@ -22,7 +13,7 @@ async function spreadClients(server: RunningServer, perWorker: number, t: { afte
   for (let i = 0; i < 200; i++) {
     clients.push(await FrameClient.connect(server.url));
     if (clients.length < 2 * perWorker) continue;
-    const h = await health(server);
+    const h = await fetchHealth(server);
     if (h.workers.length >= 2 && h.workers.every((w) => w.connections >= perWorker)) return clients;
   }
   throw new Error('connections did not spread over both workers');
@@ -53,7 +44,7 @@ test('kill -9 of one worker under traffic: the other keeps serving, presence dro
     client.send({ action: 'channel-connect', channel: 'room' });
     await client.barrier();
   }
-  const before = await health(server);
+  const before = await fetchHealth(server);
   const victim = before.workers[0]!;
   const fdsBefore = new Set(clients.map((c) => c.fd));
 
@@ -83,7 +74,7 @@ test('kill -9 of one worker under traffic: the other keeps serving, presence dro
     assert.ok(!data.fds.includes(gone.fd));
   }
   await waitUntil(async () => {
-    const h = await health(server);
+    const h = await fetchHealth(server);
     return h.workers.length === 2 && !h.workers.some((w) => w.id === victim.id) && h.connections === survivors.length;
   }, 'a replacement worker runs and the registry holds only survivors');
 
@@ -106,7 +97,7 @@ test('SIGHUP rolls the workers one at a time without refusing a connection', asy
   assert.equal((await readFile('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8')).trim(), '1', 'run scripts/setup-test-deps.sh (npm test does) to set net.ipv4.tcp_migrate_req=1');
   const server = await startServer(['--workers', '2'], t);
   const clients = await spreadClients(server, 1, t);
-  const before = await health(server);
+  const before = await fetchHealth(server);
   server.process.kill('SIGHUP');
   let rolled = false;
   void server.waitForLog((l) => l['msg'] === 'rolling restart done').then(() => (rolled = true));
@@ -121,7 +112,7 @@ test('SIGHUP rolls the workers one at a time without refusing a connection', asy
   assert.ok(opened > 0);
   const closeCodes = await Promise.all(clients.map((c) => c.closed));
   assert.deepEqual(new Set(closeCodes), new Set([1012]));
-  const after = await health(server);
+  const after = await fetchHealth(server);
   assert.equal(after.workers.length, 2);
   for (const w of after.workers) assert.ok(!before.workers.some((b) => b.id === w.id), 'every worker was replaced');
   await FrameClient.connect(server.url).then((c) => c.close());
@@ -129,7 +120,7 @@ test('SIGHUP rolls the workers one at a time without refusing a connection', asy
 
 test('when the primary dies, its workers exit', async (t) => {
   const server = await startServer(['--workers', '2'], t);
-  const { workers } = await health(server);
+  const { workers } = await fetchHealth(server);
   server.process.kill('SIGKILL');
   await server.stop();
   await waitUntil(() => workers.every((w) => !isAlive(w.pid)), 'every worker exited');

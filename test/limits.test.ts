@@ -1,33 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import WebSocket from 'ws';
+import { attemptHandshake } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
+import { fetchHealth } from './helpers/server-health.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
-interface Health {
-  connections: number;
-  workers: { slowConsumersClosed: number; slowConsumersDropping: number }[];
-}
-
-async function health(server: RunningServer): Promise<Health> {
-  return (await (await fetch(`${server.httpUrl}/health`)).json()) as Health;
-}
-
-/** Resolves with the HTTP status of a refused handshake, or 101 when it was accepted. */
-function handshakeStatus(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; ws?: WebSocket }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, 'socketconveyor.com', { headers });
-    ws.once('open', () => resolve({ status: 101, body: '', ws }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.once('error', (error) => {
-      if (!ws.listenerCount('unexpected-response')) reject(error);
-    });
-  });
-}
 
 async function joined(url: string, channel: string, t: { after(fn: () => void): void }): Promise<FrameClient> {
   const client = await FrameClient.connect(url);
@@ -41,7 +18,7 @@ test('--max-connections refuses the handshake past the limit with 503, and admit
   const server = await startServer(['--max-connections', '3'], t);
   const open = await Promise.all([1, 2, 3].map(() => FrameClient.connect(server.url)));
   t.after(() => open.forEach((c) => c.close()));
-  const refused = await handshakeStatus(server.url);
+  const refused = await attemptHandshake(server.url);
   assert.equal(refused.status, 503);
   assert.deepEqual(JSON.parse(refused.body), { error: 'Server is at its connection limit (--max-connections); retry later or on another instance.' });
   open[0]!.close();
@@ -55,17 +32,14 @@ test('--max-connections-per-ip counts one address across workers: 429 past it', 
   const open: FrameClient[] = [];
   for (let i = 0; i < 4; i++) open.push(await FrameClient.connect(server.url));
   t.after(() => open.forEach((c) => c.close()));
-  const refused = await handshakeStatus(server.url);
+  const refused = await attemptHandshake(server.url);
   assert.equal(refused.status, 429);
   assert.deepEqual(JSON.parse(refused.body), { error: 'Too many connections from your address (--max-connections-per-ip); close one and retry.' });
   open.pop()!.close();
   // The freed slot is counted in the primary once the close has travelled there: retry until it is.
   for (let attempt = 0; ; attempt++) {
-    const retry = await handshakeStatus(server.url);
-    if (retry.status === 101) {
-      retry.ws!.close();
-      break;
-    }
+    const retry = await attemptHandshake(server.url);
+    if (retry.status === 101) break;
     assert.equal(retry.status, 429);
     assert.ok(attempt < 100, 'the closed socket never gave its slot back');
     await server.waitForLog((l) => l['msg'] === 'connection closed');
@@ -137,13 +111,12 @@ test('channel names over 200 characters or with control characters are refused, 
 
 test('--allowed-origins refuses other origins with 403, admits listed ones and clients that send no Origin', async (t) => {
   const server = await startServer(['--allowed-origins', 'https://app.example.com, http://localhost:3000'], t);
-  const refused = await handshakeStatus(server.url, { origin: 'https://evil.example.com' });
+  const refused = await attemptHandshake(server.url, { origin: 'https://evil.example.com' });
   assert.equal(refused.status, 403);
   assert.deepEqual(JSON.parse(refused.body), { error: 'Origin not allowed: add it to --allowed-origins on the server.' });
   for (const headers of [{ origin: 'https://app.example.com' }, { origin: 'http://localhost:3000' }, {}] as Record<string, string>[]) {
-    const accepted = await handshakeStatus(server.url, headers);
+    const accepted = await attemptHandshake(server.url, headers);
     assert.equal(accepted.status, 101, JSON.stringify(headers));
-    accepted.ws!.close();
   }
   const warning = await server.waitForLog((l) => l['msg'] === 'handshake refused');
   assert.equal(warning['reason'], 'origin https://evil.example.com not allowed');
@@ -179,7 +152,7 @@ test('a reader past --max-backpressure is closed with 1013 while the channel kee
   // The fast reader got every message, in order.
   const received = fast.frames.filter((f) => f.includes('"broadcast-action"')).map((f) => Number((JSON.parse(f) as { data: string }).data.split(' ')[0]));
   assert.deepEqual(received, Array.from({ length: sent }, (_, i) => i));
-  const stats = await health(server);
+  const stats = await fetchHealth(server);
   assert.equal(stats.workers[0]!.slowConsumersClosed, 1);
 });
 
@@ -187,7 +160,7 @@ test('with --slow-consumer drop the slow reader stays connected, misses messages
   const server = await startServer(['--max-backpressure', '65536', '--slow-consumer', 'drop'], t);
   const { slow, sent } = await stallReader(server, 'slow consumer is missing messages', t);
   slow.ws.resume();
-  const stats = await health(server);
+  const stats = await fetchHealth(server);
   assert.ok(stats.workers[0]!.slowConsumersDropping >= 1);
   // Caught up: a new message reaches it, and some of the flood did not.
   await slow.barrier();

@@ -4,6 +4,7 @@ import { after, before, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { FrameClient } from './frame-client.js';
 import { startServer, type RunningServer } from './server.js';
+import { fetchHealth as health, type HealthReport as Health, type WorkerHealthReport as WorkerHealth } from './server-health.js';
 
 /** A process layout every conformance test runs under. */
 export interface Topology {
@@ -21,26 +22,7 @@ export const TOPOLOGIES: readonly Topology[] = [
   { label: '2 workers', workers: 2, flags: ['--workers', '2', '--task-workers', '2'] },
 ];
 
-export interface WorkerHealth {
-  id: number;
-  pid: number;
-  connections: number;
-}
-
-export interface Health {
-  status: string;
-  connections: number;
-  channels: number;
-  workers: WorkerHealth[];
-  /** The worker that answered this request. */
-  worker: number;
-}
-
-export async function health(server: RunningServer): Promise<Health> {
-  const response = await fetch(`${server.httpUrl}/health`);
-  assert.equal(response.status, 200);
-  return (await response.json()) as Health;
-}
+export { health, type Health, type WorkerHealth };
 
 /**
  * Starts one server for the tests of the enclosing `describe` (started before the first,
@@ -242,9 +224,9 @@ export class PinnedHttp {
  * Attempts a handshake that should be refused; resolves with its HTTP status and body, or
  * with 101 (and the socket closed) when the server accepted it.
  */
-export function attemptHandshake(url: string): Promise<{ status: number; body: string }> {
+export function attemptHandshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, 'socketconveyor.com');
+    const ws = new WebSocket(url, 'socketconveyor.com', { headers });
     ws.once('open', () => {
       ws.once('close', () => resolve({ status: 101, body: '' }));
       ws.close();

@@ -7,6 +7,9 @@ export interface WorkerHealthReport {
   connections: number;
   rss: number;
   framesReceived: number;
+  framesPublished: number;
+  slowConsumersClosed: number;
+  slowConsumersDropping: number;
 }
 
 /** The part of GET /health these tests read. */
@@ -17,6 +20,8 @@ export interface HealthReport {
   /** Primary plus every worker, in bytes; workers report theirs about once a second. */
   rss: number;
   workers: WorkerHealthReport[];
+  /** The worker that answered this request. */
+  worker: number;
 }
 
 export async function fetchHealth(server: RunningServer): Promise<HealthReport> {
