@@ -349,6 +349,12 @@ function sentPerChannel(): number[] {
 
 // ---- end of run ----
 
+function channelMissing(ledger: SequenceLedger, sentInChannel: number): number {
+  let reached = 0;
+  for (let slot = 0; slot < ledger.senders; slot++) reached += ledger.reached(slot);
+  return Math.max(0, sentInChannel - reached);
+}
+
 function finish(fanoutSent: number[]): void {
   finishing = true;
   pacing = false;
@@ -360,17 +366,11 @@ function finish(fanoutSent: number[]): void {
   for (const client of clients) {
     const ledger = client.ledger;
     if (!ledger || !client.ready) continue;
-    const sent = client.role === 'echo' ? [client.sequence] : undefined;
-    const missing = ledger.missing((slot) => (sent ? sent[slot]! : 0));
-    // Per-channel totals are all a fanout receiver needs: missing = sent − reached.
-    let channelMissing = missing;
-    if (!sent) {
-      let reached = 0;
-      for (let slot = 0; slot < ledger.senders; slot++) reached += ledger.reached(slot);
-      channelMissing = Math.max(0, (fanoutSent[client.channel] ?? 0) - reached);
-    }
-    if (client.closed) lostToClosed += channelMissing;
-    else timeouts += channelMissing;
+    // An echo client knows what it sent itself; a fanout subscriber's senders are on the
+    // publishers' thread, and per channel totals are enough: never arrived = sent − reached.
+    const missing = client.role === 'echo' ? ledger.missing(() => client.sequence) : channelMissing(ledger, fanoutSent[client.channel] ?? 0);
+    if (client.closed) lostToClosed += missing;
+    else timeouts += missing;
     late += ledger.late;
     foreign += ledger.foreign;
   }

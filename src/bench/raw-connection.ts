@@ -75,27 +75,9 @@ export class RawConnection {
     return this.socket.writableLength;
   }
 
-  /** Writes bytes; false when the socket asks the writer to wait for `drain`. */
-  write(bytes: Buffer): boolean {
-    if (this.state !== 'open') return true;
-    return this.socket.write(bytes);
-  }
-
-  onDrain(listener: () => void): void {
-    this.socket.on('drain', listener);
-  }
-
-  /** Closes with 1000 and ends the socket; no `closed` reason is reported. */
-  close(): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    const wasOpen = this.state === 'open';
-    this.state = 'closing';
-    clearTimeout(this.timer);
-    if (wasOpen) this.socket.end(encodeClose());
-    else this.socket.destroy();
-    this.socket.once('close', () => this.finish(undefined));
-    // A server that never answers the close must not keep the generator waiting.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+  /** Writes bytes (queued by the socket when the kernel is full: open-loop senders never wait). */
+  write(bytes: Buffer): void {
+    if (this.state === 'open') this.socket.write(bytes);
   }
 
   /** Cuts the socket at once (end of run, or a failure). */

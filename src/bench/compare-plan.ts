@@ -1,0 +1,113 @@
+import { fileURLToPath } from 'node:url';
+import type { BenchOptions } from './bench-options.js';
+import type { ProtocolName } from './wire-protocols.js';
+
+/** This repository's CLI; `--conveyor` in the comparison points at another build. */
+export const CONVEYOR_CLI = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
+const baseline = (file: string): string => fileURLToPath(new URL(`./baselines/${file}`, import.meta.url));
+
+/** One server of the comparison, started fresh for every run. */
+export interface ServerSpec {
+  key: string;
+  label: string;
+  /** What it is, for the report. */
+  note: string;
+  protocol: ProtocolName;
+  /** `node` arguments that start it on a free port. */
+  args: string[];
+  /** Conveyor: its workers' pids come from /health and count as the server's CPU. */
+  conveyor: boolean;
+}
+
+const conveyor = (workers: number, cli = CONVEYOR_CLI): ServerSpec => ({
+  key: `conveyor-${workers}`,
+  label: `Conveyor --workers ${workers}`,
+  note: `this server: \`conveyor start --workers ${workers} --task-workers 1\`, Socket Conveyor protocol, broadcast-action`,
+  protocol: 'conveyor',
+  args: [cli, 'start', '--port', '0', '--workers', String(workers), '--task-workers', '1', '--log-level', 'info', '--shutdown-timeout', '1'],
+  conveyor: true,
+});
+
+/** Every server of the comparison; Conveyor from `conveyorCli`. */
+export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
+  {
+    key: 'uws',
+    label: 'bare uWS (the limit)',
+    note: 'uWebSockets.js, no protocol, one topic; publishes a turn\'s messages after the message callbacks return (src/bench/baselines/uws-publish-server.ts)',
+    protocol: 'raw',
+    args: [baseline('uws-publish-server.js'), '--port', '0'],
+    conveyor: false,
+  },
+  {
+    key: 'uws-in-callback',
+    label: 'bare uWS, publish in callback',
+    note: 'the same server calling ws.publish inside the message callback, as the uWS examples do (`--publish in-callback`)',
+    protocol: 'raw',
+    args: [baseline('uws-publish-server.js'), '--port', '0', '--publish', 'in-callback'],
+    conveyor: false,
+  },
+  {
+    key: 'ws',
+    label: 'ws, loop over clients',
+    note: 'the `ws` package, sending to each client of the channel in a loop (src/bench/baselines/ws-loop-server.ts)',
+    protocol: 'raw',
+    args: [baseline('ws-loop-server.js'), '--port', '0'],
+    conveyor: false,
+  },
+  {
+    key: 'socketio',
+    label: 'Socket.IO 4, rooms',
+    note: 'socket.io from npm, `socket.to(room).emit` (src/bench/baselines/socketio-rooms-server.ts)',
+    protocol: 'socketio',
+    args: [baseline('socketio-rooms-server.js'), '--port', '0'],
+    conveyor: false,
+  },
+  conveyor(1, conveyorCli),
+  conveyor(2, conveyorCli),
+];
+
+export const SERVERS = servers();
+
+/** How publishes reach the server: the one thing the two regimes change. */
+export interface Regime {
+  key: 'one-by-one' | 'batched';
+  label: string;
+  /** Why it is run this way, for the report. */
+  note: string;
+  options: Pick<BenchOptions, 'rate' | 'batch' | 'window'>;
+}
+
+export const REGIMES: readonly Regime[] = [
+  {
+    key: 'one-by-one',
+    label: 'one by one',
+    note: 'at most two publishes in flight: the next waits in the socket while the server delivers the current one, so the server always has work and still handles each publish alone in its event-loop turn',
+    options: { rate: 0, batch: 1, window: 2 },
+  },
+  {
+    key: 'batched',
+    label: 'batched',
+    note: 'publishes written 50 to a write, up to 200 in flight: the server can handle many publishes per event-loop turn and write each subscriber once per turn',
+    options: { rate: 0, batch: 50, window: 200 },
+  },
+];
+
+/** The `conveyor bench` command line equivalent to a run, for the report. */
+export function commandLine(options: BenchOptions): string {
+  const url = options.url.replace(/:\d+/, ':PORT');
+  const parts = [
+    'conveyor bench',
+    options.scenario,
+    `--url ${url}`,
+    `--protocol ${options.protocol}`,
+    `--connections ${options.connections}`,
+  ];
+  if (options.scenario === 'fanout') parts.push(`--channels ${options.channels}`, `--publishers ${options.publishers}`);
+  if (options.scenario === 'fanout' || options.scenario === 'echo') {
+    parts.push(`--rate ${options.rate}`, `--batch ${options.batch}`);
+    if (options.rate === 0) parts.push(`--window ${options.window}`);
+    parts.push(`--payload ${options.payload}`);
+  }
+  parts.push(`--duration ${options.duration}`, `--threads ${options.threads}`);
+  return parts.join(' ');
+}

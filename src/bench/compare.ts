@@ -1,0 +1,347 @@
+#!/usr/bin/env node
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BenchOptionError, DEFAULT_OPTIONS, type BenchOptions } from './bench-options.js';
+import { renderChart } from './compare-chart.js';
+import { CONVEYOR_CLI, REGIMES, SERVERS, commandLine, servers as allServers, type ServerSpec } from './compare-plan.js';
+import { renderReport } from './compare-report.js';
+import {
+  bestRate,
+  regimeStats,
+  runStats,
+  type BudgetLine,
+  type CompareSummary,
+  type IdleRun,
+  type LatencyRun,
+  type Machine,
+  type RunStats,
+  type ServerRow,
+} from './compare-results.js';
+import { short, whole } from './report-table.js';
+import { BenchRunError, runBench, type BenchResult } from './run-bench.js';
+import { cpuSeconds, startServerProcess } from './server-process.js';
+
+/**
+ * `npm run bench:compare`: the same fanout load against bare uWS, ws, Socket.IO and
+ * Conveyor, each started fresh for every run, in rounds that interleave the servers so
+ * that a noisy neighbour hurts all of them alike. Writes docs/benchmarks.md and
+ * docs/benchmarks.svg, and checks the performance budget.
+ */
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** Publishes per second of the light latency load: each fanout alone on an idle server. */
+const LIGHT_RATE = 10;
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('bench:compare')
+  .usage('$0 [options]: compare Conveyor with bare uWS, ws and Socket.IO under the same fanout load')
+  .options({
+    rounds: { describe: 'Runs of every server and regime, interleaved; the best of them is reported', type: 'number', default: 2 },
+    duration: { describe: 'Seconds of sending per run', type: 'number', default: 4 },
+    connections: { describe: 'Subscribers, all in one channel', type: 'number', default: 1000 },
+    payload: { describe: 'Bytes of data per message', type: 'number', default: 64 },
+    'idle-connections': { describe: 'Connections of the idle (memory) run; 0 skips it', type: 'number', default: 15000 },
+    'out-dir': { describe: 'Where benchmarks.md and benchmarks.svg are written', type: 'string', default: join(REPO, 'docs') },
+    servers: { describe: `Comma-separated subset of: ${SERVERS.map((s) => s.key).join(', ')}`, type: 'string', default: SERVERS.map((s) => s.key).join(',') },
+    conveyor: { describe: 'Conveyor CLI to run for the Conveyor rows: another build, to compare versions under the same load', type: 'string', default: CONVEYOR_CLI },
+  })
+  .strict()
+  .help()
+  .version(false)
+  .parseSync();
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function packageVersion(name: string): string {
+  try {
+    const manifest = JSON.parse(readFileSync(join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as { version: string; name: string };
+    return manifest.name === name ? manifest.version : `${manifest.version} (${manifest.name})`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(loadBefore: number[]): Machine {
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    kernel: release(),
+    node: process.version,
+    packages: Object.fromEntries(['uWebSockets.js', 'ws', 'socket.io', 'hdr-histogram-js'].map((n) => [n, packageVersion(n)])),
+    loadBefore,
+    loadAfter: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+interface Measured {
+  result: BenchResult;
+  serverCores: number;
+}
+
+/**
+ * Runs `measureOnce`, and once more if the server died: on a machine shared with others
+ * building the same tree, a server can start from a half-written dist/.
+ */
+async function measure(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>): Promise<Measured> {
+  try {
+    return await measureOnce(spec, options);
+  } catch (error) {
+    log(`${spec.label}: ${(error as Error).message.split('\n')[0]}; running it again`);
+    return measureOnce(spec, options);
+  }
+}
+
+/** Starts the server fresh, runs one bench against it, and reads its CPU over the window. */
+async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>): Promise<Measured> {
+  const server = await startServerProcess(spec.args);
+  try {
+    if (spec.conveyor) {
+      const health = (await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()) as { workers: { pid: number }[] };
+      server.pids.push(...health.workers.map((w) => w.pid));
+    }
+    let cpuAtStart = 0;
+    let wallAtStart = 0;
+    let serverCores = 0;
+    const result = await runBench(
+      { ...options, url: `ws://127.0.0.1:${server.port}`, protocol: spec.protocol },
+      {
+        onWindow: (edge) => {
+          if (edge === 'start') {
+            cpuAtStart = cpuSeconds(server.pids);
+            wallAtStart = performance.now();
+          } else serverCores = (cpuSeconds(server.pids) - cpuAtStart) / Math.max(0.001, (performance.now() - wallAtStart) / 1000);
+        },
+      },
+    );
+    return { result, serverCores };
+  } finally {
+    await server.stop();
+  }
+}
+
+const selected = new Set(argv.servers.split(',').map((s) => s.trim()));
+const unknown = [...selected].filter((key) => !SERVERS.some((s) => s.key === key));
+if (unknown.length > 0) {
+  log(`bench:compare: unknown server ${unknown.join(', ')}; choose from ${SERVERS.map((s) => s.key).join(', ')}`);
+  process.exit(2);
+}
+if (!existsSync(argv.conveyor)) {
+  log(`bench:compare: --conveyor ${argv.conveyor} does not exist; build it (npm run build) or name a conveyor.js CLI`);
+  process.exit(2);
+}
+const servers = allServers(argv.conveyor).filter((s) => selected.has(s.key));
+const fanout = (overrides: Partial<BenchOptions>): Omit<BenchOptions, 'url' | 'protocol'> => ({
+  ...DEFAULT_OPTIONS,
+  scenario: 'fanout',
+  connections: argv.connections,
+  channels: 1,
+  publishers: 1,
+  payload: argv.payload,
+  duration: argv.duration,
+  timeout: 3,
+  ...overrides,
+});
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
+  const runs = new Map<string, RunStats[]>();
+  const total = argv.rounds * servers.length * REGIMES.length;
+  let done = 0;
+
+  for (let round = 1; round <= argv.rounds; round++) {
+    // Rotate the order each round, so no server always runs right after the heaviest one.
+    const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!);
+    for (const spec of order) {
+      for (const regime of REGIMES) {
+        const { result, serverCores } = await measure(spec, fanout(regime.options));
+        const stats = runStats(round, result, serverCores);
+        const key = `${spec.key}/${regime.key}`;
+        runs.set(key, [...(runs.get(key) ?? []), stats]);
+        done++;
+        log(
+          `[${done}/${total}] ${spec.label}, ${regime.label}: ${short(stats.delivered)}/s delivered, server ${stats.serverCores} cores, ` +
+            `generator ${stats.generatorCores} cores${stats.generatorSaturated ? ' (SATURATED)' : ''}${stats.problems ? `, ${whole(stats.problems)} lost or errors` : ''}`,
+        );
+      }
+    }
+  }
+  const rows: ServerRow[] = servers.map((server) => ({
+    server,
+    regimes: REGIMES.map((regime) => regimeStats(regime, runs.get(`${server.key}/${regime.key}`)!)),
+  }));
+  const partial = { rows };
+
+  // Latency, open loop, publishes spread one by one: at half of Conveyor's best rate, and
+  // at a light load that shows the machine's own floor (a fanout to every subscriber).
+  const latency: LatencyRun[] = [];
+  const conveyorMax = Math.max(bestRate(partial, 'conveyor-1', 'one-by-one'), bestRate(partial, 'conveyor-1', 'batched'));
+  const halfRate = Math.max(1, Math.round(conveyorMax / 2 / argv.connections));
+  const loads = [
+    { load: 'half of Conveyor --workers 1', rate: halfRate },
+    { load: 'light', rate: LIGHT_RATE },
+  ];
+  for (let round = 1; round <= argv.rounds; round++) {
+    for (const { load, rate } of loads) {
+      for (const spec of servers.filter((s) => s.key === 'uws' || s.conveyor)) {
+        const { result, serverCores } = await measure(spec, fanout({ rate, batch: 1, duration: Math.max(argv.duration, 5), timeout: 5 }));
+        const l = result.latency;
+        latency.push({
+          server: spec.label,
+          load,
+          round,
+          rate,
+          offered: result.offeredPerSecond,
+          delivered: result.deliveredPerSecond,
+          p50: l?.p50 ?? NaN,
+          p90: l?.p90 ?? NaN,
+          p99: l?.p99 ?? NaN,
+          p999: l?.p999 ?? NaN,
+          max: l?.max ?? NaN,
+          sendLagP99: result.sendLag?.p99 ?? 0,
+          problems: result.lost + result.lostToClosed + result.timeouts + result.errors,
+          serverCores: Math.round(serverCores * 100) / 100,
+          generatorSaturated: result.generator.saturated,
+        });
+        log(`[latency ${round}/${argv.rounds}] ${spec.label}, ${load} (${short(result.offeredPerSecond)}/s deliveries): p50 ${l?.p50} ms, p99 ${l?.p99} ms, max ${l?.max} ms`);
+      }
+    }
+  }
+
+  // Memory of idle connections.
+  const idle: IdleRun[] = [];
+  if (argv['idle-connections'] > 0) {
+    for (const spec of servers.filter((s) => s.key === 'conveyor-1' || s.key === 'uws')) {
+      const { result } = await measure(spec, {
+        ...DEFAULT_OPTIONS,
+        scenario: 'idle',
+        connections: argv['idle-connections'],
+        duration: 5,
+        concurrency: 500,
+        handshakeTimeout: 30,
+      });
+      const memory = result.memory;
+      idle.push({
+        server: spec.label,
+        requested: result.connections.requested,
+        open: result.connections.open,
+        failed: result.connections.failed,
+        handshakesPerSecond: result.handshakes.perSecond,
+        rssBefore: memory?.before ?? NaN,
+        rssEnd: memory?.end ?? NaN,
+        perConnection: memory?.perConnection ?? NaN,
+      });
+      log(`[idle] ${spec.label}: ${whole(result.connections.open)} open, ${memory ? `${whole(memory.perConnection)} B RSS per connection` : 'RSS unknown'}`);
+    }
+  }
+
+  const summary: CompareSummary = {
+    startedAt: new Date(started).toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: machine(loadBefore),
+    rounds: argv.rounds,
+    duration: argv.duration,
+    connections: argv.connections,
+    payload: argv.payload,
+    threads: DEFAULT_OPTIONS.threads,
+    command: argv.conveyor === CONVEYOR_CLI ? 'npm run bench:compare' : `npm run bench:compare -- --conveyor ${argv.conveyor}`,
+    conveyorCli: argv.conveyor,
+    benchCommands: [
+      ...REGIMES.map((regime) => ({ label: `fanout, ${regime.label}`, command: commandLine({ ...fanout(regime.options), url: 'ws://127.0.0.1:PORT', protocol: 'conveyor' }) })),
+      ...loads.map(({ load, rate }) => ({
+        label: `latency, ${load}`,
+        command: commandLine({ ...fanout({ rate, batch: 1, duration: Math.max(argv.duration, 5) }), url: 'ws://127.0.0.1:PORT', protocol: 'conveyor' }),
+      })),
+      ...(argv['idle-connections'] > 0
+        ? [{ label: 'idle memory', command: commandLine({ ...DEFAULT_OPTIONS, scenario: 'idle', connections: argv['idle-connections'], duration: 5, url: 'ws://127.0.0.1:PORT', protocol: 'conveyor' }) }]
+        : []),
+    ],
+    rows,
+    latency,
+    idle,
+    budget: [],
+  };
+  summary.budget = budget(summary);
+  mkdirSync(argv['out-dir'], { recursive: true });
+  writeFileSync(join(argv['out-dir'], 'benchmarks.md'), renderReport(summary));
+  writeFileSync(join(argv['out-dir'], 'benchmarks.svg'), renderChart(summary));
+  // Every number, for whoever wants more than the tables (dist/ is build output, not committed).
+  writeFileSync(join(REPO, 'dist', 'benchmarks.json'), JSON.stringify(summary, null, 2));
+  process.stdout.write(`${summary.budget.map((b) => `${b.met === undefined ? '–' : b.met ? 'met   ' : 'MISSED'} ${b.line}: ${b.measured} (target ${b.target})`).join('\n')}\n`);
+  log(`wrote ${join(argv['out-dir'], 'benchmarks.md')} and benchmarks.svg in ${summary.seconds} s`);
+}
+
+/**
+ * The budget's rate lines are judged on the batched maximum (what each server can do at
+ * most); one by one is shown beside it. Latency is judged on the best run, since other
+ * work on the machine only ever adds to it; the worst run is shown beside it.
+ */
+function budget(summary: CompareSummary): BudgetLine[] {
+  const lines: BudgetLine[] = [];
+  const pct = (n: number): string => `${Math.round(n * 100)}%`;
+  const rate = (server: string, regime: 'one-by-one' | 'batched'): number => bestRate(summary, server, regime);
+  const w1 = rate('conveyor-1', 'batched');
+  const uws = rate('uws', 'batched');
+  const ws = rate('ws', 'batched');
+  const w2 = rate('conveyor-2', 'batched');
+  if (w1 && uws) {
+    lines.push({
+      line: 'Conveyor --workers 1 vs the bare uWS publish rate',
+      target: '≥ 90%',
+      measured: `${short(w1)}/s vs ${short(uws)}/s = ${pct(w1 / uws)} (one by one: ${pct(rate('conveyor-1', 'one-by-one') / rate('uws', 'one-by-one'))})`,
+      met: w1 / uws >= 0.9,
+    });
+  }
+  if (w1 && ws) {
+    lines.push({
+      line: 'Conveyor --workers 1 vs the plain ws server',
+      target: '≥ 10×',
+      measured: `${short(w1)}/s vs ${short(ws)}/s = ${(w1 / ws).toFixed(1)}× (one by one: ${(rate('conveyor-1', 'one-by-one') / rate('ws', 'one-by-one')).toFixed(1)}×)`,
+      met: w1 / ws >= 10,
+    });
+  }
+  const half = summary.latency.filter((l) => l.server === 'Conveyor --workers 1' && l.load.startsWith('half'));
+  if (half.length > 0) {
+    const p99s = half.map((l) => l.p99);
+    const floor = summary.latency.filter((l) => l.server.startsWith('bare uWS') && l.load === 'light').map((l) => l.p99);
+    lines.push({
+      line: "p99 latency at half of Conveyor's max delivered rate",
+      target: '≤ 10 ms',
+      measured: `${short(half[0]!.offered)}/s deliveries: p99 ${Math.min(...p99s)} ms (worst run ${Math.max(...p99s)} ms)${floor.length ? `; bare uWS at a light load: p99 ${Math.min(...floor)} ms` : ''}`,
+      met: Math.min(...p99s) <= 10,
+    });
+  }
+  const idle = summary.idle.find((i) => i.server.startsWith('Conveyor'));
+  if (idle) {
+    lines.push({
+      line: `${whole(idle.requested)} idle connections`,
+      target: '≤ 4 KB server RSS per connection, all open',
+      measured: `${whole(idle.open)} open, ${whole(idle.failed)} failed, ${(idle.perConnection / 1024).toFixed(2)} KB per connection`,
+      met: idle.open === idle.requested && idle.perConnection <= 4096,
+    });
+  }
+  if (w1 && w2) {
+    lines.push({
+      line: 'Conveyor --workers 2 (cross-worker fanout) vs --workers 1',
+      target: '≥ 70%',
+      measured: `${short(w2)}/s vs ${short(w1)}/s = ${pct(w2 / w1)} (one by one: ${pct(rate('conveyor-2', 'one-by-one') / rate('conveyor-1', 'one-by-one'))})`,
+      met: w2 / w1 >= 0.7,
+    });
+  }
+  return lines;
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof BenchOptionError || error instanceof BenchRunError) {
+    log(`bench:compare: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+});
