@@ -169,8 +169,7 @@ export class EventServer implements Hub {
   publish(topic: string, frame: string, options: { except?: Session; ackId?: string } = {}): void {
     this.framesPublished++;
     const sender = options.except ? this.locals.get(options.except.fd)?.connection : undefined;
-    if (sender && !sender.closed) sender.publishToOthers(topic, frame);
-    else this.transport.publish(topic, frame);
+    this.transport.publish(topic, frame, sender);
     this.deps.bus.publish(options.ackId ? { topic, frame, ackId: options.ackId } : { topic, frame });
     if (options.ackId) this.trackTopic(options.ackId, topic, frame, options.except?.fd);
   }

@@ -1,4 +1,5 @@
 import { Connection, type SocketData } from './connection.js';
+import { OutboundTurn } from './outbound-turn.js';
 import { copyRequest, serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
 import { uws, type UWS } from './uws.js';
 
@@ -44,6 +45,7 @@ export class Transport {
   private readonly app: UWS.TemplatedApp;
   private listenSocket: UWS.us_listen_socket | undefined;
   private readonly sockets = new Set<Connection>();
+  private readonly turn = new OutboundTurn();
   private upgrades = 0;
 
   constructor(
@@ -67,7 +69,7 @@ export class Transport {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
         const data = ws.getUserData();
-        const connection = new Connection(ws, data.fd, data.remoteAddress);
+        const connection = new Connection(ws, data.fd, data.remoteAddress, this.turn);
         data.connection = connection;
         this.sockets.add(connection);
         this.handlers.open(connection);
@@ -134,9 +136,15 @@ export class Transport {
     }
   }
 
-  /** Publishes to every subscriber of a topic on this worker. */
-  publish(topic: string, frame: string): void {
-    this.app.publish(topic, frame, false);
+  /**
+   * Publishes to every subscriber of a topic on this worker, `except` left out, once this
+   * turn's callbacks have returned (see OutboundTurn).
+   */
+  publish(topic: string, frame: string, except?: Connection): void {
+    this.turn.defer(() => {
+      // A sender that closed meanwhile is no longer subscribed: it is left out either way.
+      if (!except?.publishToOthersNow(topic, frame)) this.app.publish(topic, frame, false);
+    });
   }
 
   private upgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {

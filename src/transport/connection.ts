@@ -1,3 +1,4 @@
+import type { OutboundTurn } from './outbound-turn.js';
 import type { UWS } from './uws.js';
 
 /** What the transport keeps in each uWS socket's user data. */
@@ -18,25 +19,39 @@ export class Connection {
     private readonly ws: UWS.WebSocket<SocketData>,
     readonly fd: number,
     readonly remoteAddress: string,
+    private readonly turn: OutboundTurn,
   ) {}
 
-  /** Sends a text frame; false when the socket is closed or the frame was dropped. */
+  /**
+   * Sends a text frame; false when the socket is closed or the frame was dropped. Queued
+   * behind this turn's publishes, when there are any.
+   */
   send(frame: string): boolean {
     if (this.closed) return false;
-    return this.ws.send(frame, false) !== 2;
+    let result = true;
+    this.turn.inOrder(() => {
+      if (!this.closed) result = this.ws.send(frame, false) !== 2;
+    });
+    return result;
   }
 
   subscribe(topic: string): void {
-    if (!this.closed) this.ws.subscribe(topic);
+    this.turn.inOrder(() => {
+      if (!this.closed) this.ws.subscribe(topic);
+    });
   }
 
   unsubscribe(topic: string): void {
-    if (!this.closed) this.ws.unsubscribe(topic);
+    this.turn.inOrder(() => {
+      if (!this.closed) this.ws.unsubscribe(topic);
+    });
   }
 
-  /** Publishes to a topic's subscribers on this worker, this socket excluded. */
-  publishToOthers(topic: string, frame: string): void {
-    if (!this.closed) this.ws.publish(topic, frame, false);
+  /** Publishes now to a topic's subscribers on this worker, this socket excluded; false once it closed. */
+  publishToOthersNow(topic: string, frame: string): boolean {
+    if (this.closed) return false;
+    this.ws.publish(topic, frame, false);
+    return true;
   }
 
   bufferedAmount(): number {
@@ -45,18 +60,13 @@ export class Connection {
 
   /** Closes with a code and reason (the close frame is sent after what is already queued). */
   end(code: number, reason: string): void {
-    if (this.closed) return;
-    this.ws.end(code, reason);
+    this.turn.inOrder(() => {
+      if (!this.closed) this.ws.end(code, reason);
+    });
   }
 
   /** Cuts the connection without a close frame (for a peer that cannot even take one). */
   terminate(): void {
     if (!this.closed) this.ws.close();
-  }
-
-  /** Several sends in one syscall. */
-  cork(fn: () => void): void {
-    if (this.closed) fn();
-    else this.ws.cork(fn);
   }
 }
