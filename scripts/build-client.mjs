@@ -1,7 +1,7 @@
 // Bundles the browser client into one ESM file that the demo page and apps can load.
 import { build } from 'esbuild';
 
-await build({
+const result = await build({
   entryPoints: ['src/client/browser.ts'],
   outfile: 'dist/client/conveyor-client.js',
   bundle: true,
@@ -10,5 +10,14 @@ await build({
   target: 'es2020',
   sourcemap: true,
   minify: true,
+  metafile: true,
   logLevel: 'warning',
 });
+
+// The browser entry must stay free of Node: one stray import of `ws` or a node: module
+// would break every page that loads the bundle.
+const foreign = Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('src/client/') || input.includes('node'));
+if (foreign.length > 0) {
+  console.error(`build-client: the browser bundle pulls in ${foreign.join(', ')}`);
+  process.exit(1);
+}

@@ -1,46 +1,24 @@
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
+import { connectionFd, joinRefusal, parseFrame, presenceOf } from './frames.js';
+import { connectionUrl, withDefaults } from './options.js';
 import { Outbox } from './outbox.js';
-import { backgroundInterval, OPEN, type ClientSocket, type Platform } from './platform.js';
+import { backgroundInterval, CLOSED, OPEN, type ClientSocket, type ConnectRequest, type Platform } from './platform.js';
 import { RecentIds } from './recent-ids.js';
-import type { ConveyorEvents, ConveyorOptions, Presence, ServerFrame } from './types.js';
+import type { ConveyorEvents, ConveyorOptions, ServerFrame } from './types.js';
 
 const noop = (): void => {};
 
-export const DEFAULT_OPTIONS: ConveyorOptions = {
-  protocol: 'ws',
-  uri: '127.0.0.1',
-  port: 8000,
-  token: null,
-  query: undefined,
-  channel: null,
-  userId: null,
-  acknowledge: false,
-  heartBeat: true,
-  heartBeatInterval: 10_000,
-  pongTimeout: undefined,
-  onOpen: noop,
-  onReady: noop,
-  onMessage: noop,
-  onRawMessage: noop,
-  onClose: noop,
-  onCloseCallback: noop,
-  onError: noop,
-  reconnect: false,
-  reconnectDelay: 5000,
-  reconnectDelayMax: 60_000,
-  maxReconnectAttempts: Number.POSITIVE_INFINITY,
-  healthCheckInterval: 3000,
-  refreshToken: undefined,
-  queueLimit: 1000,
-  queueOverflow: 'drop-oldest',
-  headers: undefined,
-  binaryType: 'arraybuffer',
-  subprotocol: 'socketconveyor.com',
-};
-
+/**
+ * A join in flight. Frames are handled in order per socket, so it is bracketed by two
+ * echoed probes: a refusal that arrives between their echoes answers this join, not an
+ * earlier frame.
+ */
 interface PendingJoin {
-  probe: string;
+  start: string;
+  end: string;
+  started: boolean;
+  previous: string | null | undefined;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -49,7 +27,7 @@ function toError(event: unknown): Error {
   if (event instanceof Error) return event;
   const inner = (event as { error?: unknown; message?: unknown } | null) ?? {};
   if (inner.error instanceof Error) return inner.error;
-  return new Error(typeof inner.message === 'string' ? inner.message : 'WebSocket error');
+  return new Error(typeof inner.message === 'string' && inner.message !== '' ? inner.message : 'WebSocket error');
 }
 
 /**
@@ -64,20 +42,26 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
   /** This socket's id on the server, from connection-info; undefined until it arrives. */
   fd: number | undefined;
   private socket: ClientSocket | undefined;
+  private opened = false;
   private ready = false;
   private stopped = false;
-  /** Why the client stopped for good, when it was not close(). */
+  /** Why the client stopped for good: close(), a refused handshake, giving up. */
   private stopReason: Error | undefined;
+  private lastError: Error | undefined;
+  /** Failed connection attempts in a row. */
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private probing = false;
   private readonly healthTimer: ReturnType<typeof setInterval> | undefined;
   private stopHeartbeat: () => void = noop;
   private readonly outbox: Outbox;
-  private readonly seen = new RecentIds();
+  /** Ids seen on this connection: the server re-sends to the same socket only, and its ids restart with it. */
+  private seen = new RecentIds();
   private readonly unacknowledged = new Set<string>();
   private joining: PendingJoin | undefined;
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
+  private readonly probePrefix = `conveyor:join:${this.idPrefix}:`;
   private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(
@@ -85,17 +69,20 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
     private readonly platform: Platform,
   ) {
     super();
-    this.options = { ...DEFAULT_OPTIONS, ...options };
+    this.options = withDefaults(options);
     this.outbox = new Outbox(this.options.queueLimit, this.options.queueOverflow);
     if (this.options.reconnect) {
+      // A safety net: the close handler schedules reconnects, this catches a socket that
+      // ended without one.
       this.healthTimer = backgroundInterval(() => {
-        if (!this.stopped && this.isClosed() && this.reconnectTimer === undefined && this.socket?.readyState !== 0) this.scheduleReconnect();
+        if (this.stopped || this.probing || this.reconnectTimer !== undefined) return;
+        if (this.socket?.readyState === CLOSED) this.scheduleReconnect();
       }, this.options.healthCheckInterval);
     }
     this.connect();
   }
 
-  /** Resolves once the client is connected, associated and joined. */
+  /** Resolves once the client is connected, associated and joined; rejects once it has stopped for good. */
   connected(): Promise<void> {
     if (this.ready) return Promise.resolve();
     if (this.stopReason) return Promise.reject(this.stopReason);
@@ -115,41 +102,55 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
     return id;
   }
 
-  /** Sends a text frame as is; queued while the client is not ready. */
+  /**
+   * Sends a text frame as is. While (re)connecting it is queued and sent after the join;
+   * once the client has stopped it is dropped.
+   */
   rawSend(raw: string): void {
+    if (this.stopped) return this.drop(raw);
     if (this.ready && this.socket?.readyState === OPEN) {
       this.socket.send(raw);
       return;
     }
     const dropped = this.outbox.push(raw);
-    if (dropped !== undefined) this.emit('dropped', dropped);
+    if (dropped !== undefined) this.drop(dropped);
   }
 
-  /** Moves to `channel` (kept for reconnects). */
-  connectChannel(channel: string): void {
+  /** Joins `channel` (by default the `channel` option), leaving the current one; kept for reconnects. */
+  connectChannel(channel: string | null | undefined = this.options.channel): void {
+    if (!channel) return;
     this.options.channel = channel;
-    if (this.socket?.readyState === OPEN) this.sendNow({ action: 'channel-connect', channel, auth: this.options.token ?? null });
+    this.sendNow({ action: 'channel-connect', channel, auth: this.options.token ?? null });
   }
 
   /**
-   * Moves to `channel` and resolves once the server has handled it; rejects with the
-   * server's words when it refused (a wrong or spent token, a bad channel name).
+   * Joins `channel` and resolves once the server has handled it; rejects with the
+   * server's words when it refused (a wrong or spent token, a bad channel name), and the
+   * client stays where it was.
    */
   async join(channel: string): Promise<void> {
     await this.connected();
-    this.joining?.reject(new Error(`join of another channel (${channel}) started`));
-    const probe = `conveyor-join-${this.newId()}`;
-    const done = new Promise<void>((resolve, reject) => (this.joining = { probe, resolve, reject }));
+    this.joining?.reject(new Error(`another join (${channel}) started before this one completed`));
+    const done = new Promise<void>((resolve, reject) => {
+      this.joining = { start: this.probe(), end: this.probe(), started: false, previous: this.options.channel, resolve, reject };
+    });
+    const { start, end } = this.joining!;
+    this.sendNow({ action: 'base-action', data: start });
     this.connectChannel(channel);
-    // Frames are handled in order per socket: the echo of this probe comes after any refusal.
-    this.sendNow({ action: 'base-action', data: probe });
+    this.sendNow({ action: 'base-action', data: end });
     return done;
+  }
+
+  /** Leaves the current channel; reconnects join none. */
+  leave(): void {
+    this.options.channel = null;
+    this.sendNow({ action: 'channel-disconnect' });
   }
 
   /** Associates a user id with this socket (kept for reconnects). */
   assocUser(userId: string | number): void {
     this.options.userId = userId;
-    if (this.socket?.readyState === OPEN) this.sendNow({ action: 'assoc-user-to-fd-action', userId });
+    this.sendNow({ action: 'assoc-user-to-fd-action', userId });
   }
 
   isClosed(): boolean {
@@ -161,63 +162,84 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
     return this.unacknowledged.has(id);
   }
 
-  /** Closes for good: no reconnect. */
+  /** Closes for good: no reconnect; queued frames are dropped. */
   close(code = 1000, reason = ''): void {
-    this.stopped = true;
-    clearInterval(this.healthTimer);
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    this.stopHeartbeat();
-    this.socket?.close(code, reason);
-    this.stopReason = new Error('client closed');
-    this.failWaiters(this.stopReason);
+    if (this.stopped) return;
+    this.stop(new Error('client closed'));
+    try {
+      this.socket?.close(code, reason);
+    } catch {
+      // Browsers refuse codes outside 1000 and 3000-4999; the socket still has to go.
+      this.socket?.close();
+    }
   }
 
   private newId(): string {
     return `${this.idPrefix}-${(this.nextId++).toString(36)}`;
   }
 
+  private probe(): string {
+    return this.probePrefix + (this.nextId++).toString(36);
+  }
+
   private sendNow(frame: Record<string, unknown>): void {
     if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame));
   }
 
-  private url(): string {
-    const { protocol, uri, port, query, token } = this.options;
-    const params = new URLSearchParams(typeof query === 'string' ? query.replace(/^\?/, '') : (query ?? {}));
-    if (token) params.set('token', token);
-    const search = params.toString();
-    return `${protocol}://${uri}:${port}/${search ? `?${search}` : ''}`;
+  private drop(raw: string): void {
+    if (this.unacknowledged.size > 0) {
+      const id = (parseFrame(raw) as { id?: unknown } | undefined)?.id;
+      if (typeof id === 'string') this.unacknowledged.delete(id);
+    }
+    this.emit('dropped', raw);
+  }
+
+  private request(): ConnectRequest {
+    const { token, subprotocol, headers } = this.options;
+    return { url: connectionUrl(this.options), subprotocol, headers, hasToken: Boolean(token) };
   }
 
   private connect(): void {
+    // The previous socket must not run a heartbeat or deliver frames beside the new one.
+    if (this.socket) this.detach(this.socket);
+    this.stopHeartbeat();
+    this.stopHeartbeat = noop;
+    this.opened = false;
+    this.lastError = undefined;
     let socket: ClientSocket;
     try {
-      socket = this.platform.connect(this.url(), this.options.subprotocol, this.options.headers);
+      socket = this.platform.connect(this.request());
     } catch (error) {
-      this.reportError(toError(error));
-      this.scheduleReconnect();
+      // Thrown while the constructor runs (a malformed URL): report it once listeners exist.
+      queueMicrotask(() => {
+        this.reportError(toError(error), error);
+        this.stop(toError(error));
+      });
       return;
     }
     this.socket = socket;
     socket.binaryType = this.options.binaryType;
     socket.onopen = (event) => this.onOpen(socket, event);
-    socket.onmessage = (event) => this.onMessage(event.data);
+    socket.onmessage = (event) => this.onMessage(socket, event.data);
     socket.onclose = (event) => this.onClose(socket, event);
-    socket.onerror = (event) => this.onError(event);
+    socket.onerror = (event) => this.onError(socket, event);
   }
 
   private onOpen(socket: ClientSocket, event: unknown): void {
+    if (socket !== this.socket) return;
+    this.opened = true;
     this.attempt = 0;
+    this.seen = new RecentIds();
     this.emit('open');
     this.options.onOpen(event);
+    if (this.stopped) return;
     if (this.options.heartBeat) {
-      this.stopHeartbeat = this.platform.heartbeat(socket, this.options.heartBeatInterval, this.options.pongTimeout ?? this.options.heartBeatInterval, () =>
-        this.platform.kill(socket),
-      );
+      const pongTimeout = this.options.pongTimeout ?? this.options.heartBeatInterval;
+      this.stopHeartbeat = this.platform.heartbeat(socket, this.options.heartBeatInterval, pongTimeout, () => this.linkDead(socket));
     }
-    const { userId, channel, token } = this.options;
+    const { userId, channel } = this.options;
     if (userId !== null && userId !== undefined) this.sendNow({ action: 'assoc-user-to-fd-action', userId });
-    if (channel) this.sendNow({ action: 'channel-connect', channel, auth: token ?? null });
+    this.connectChannel(channel);
     this.ready = true;
     for (const raw of this.outbox.drain()) socket.send(raw);
     const waiters = this.readyWaiters;
@@ -227,129 +249,169 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
     this.options.onReady();
   }
 
-  private onMessage(data: unknown): void {
-    if (typeof data !== 'string') return;
+  private onMessage(socket: ClientSocket, data: unknown): void {
+    if (socket !== this.socket || typeof data !== 'string') return;
     this.options.onRawMessage(data);
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(data) as ServerFrame;
-    } catch {
-      return;
-    }
+    const frame = parseFrame(data);
+    if (!frame) return;
     if (typeof frame.id === 'string') {
       // Answer every copy: the server re-sends until it hears this; the app sees the first only.
       this.sendNow({ action: 'acknowledge-action', data: frame.id });
       if (!this.seen.firstSight(frame.id)) return;
     }
-    switch (frame.action) {
-      case 'connection-info':
-        this.fd = typeof frame.data === 'string' ? ((JSON.parse(frame.data) as { fd?: number }).fd ?? undefined) : undefined;
-        return;
-      case 'acknowledge-action':
-        if (typeof frame.data === 'string' && this.unacknowledged.delete(frame.data)) this.emit('acknowledged', frame.data);
-        return;
-      case 'base-action':
-        if (this.joining && frame.data === this.joining.probe) {
-          this.joining.resolve();
-          this.joining = undefined;
-          return;
-        }
-        break;
-      case 'channel-connect':
-      case 'channel-disconnect': {
-        const presence = this.presenceOf(frame);
-        if (presence) this.emit('presence', presence);
-        else if (this.joining && frame.action === 'channel-connect') {
-          this.joining.reject(new Error(String(frame.data)));
-          this.joining = undefined;
-        }
-        break;
-      }
-      case 'error':
-        if (this.joining) {
-          this.joining.reject(new Error(String(frame.data)));
-          this.joining = undefined;
-        }
-        break;
-    }
+    if (this.handleInternal(frame)) return;
     this.options.onMessage(frame.data, frame.fd);
-    if (frame.action !== 'channel-connect' && frame.action !== 'channel-disconnect') this.emit('message', frame.data, frame.fd, frame);
+    if (frame.action === 'connection-info') return;
+    const presence = presenceOf(frame);
+    if (presence) return this.emit('presence', presence);
+    const refusal = joinRefusal(frame);
+    if (refusal !== undefined) return this.refuseJoin(refusal);
+    if (frame.action === 'error' && this.joining?.started) return this.refuseJoin(String(frame.data));
+    this.emit('message', frame.data, frame.fd, frame);
   }
 
-  private presenceOf(frame: ServerFrame): Presence | undefined {
-    if (typeof frame.data !== 'string' || !frame.data.startsWith('{')) return undefined;
-    try {
-      const data = JSON.parse(frame.data) as { event?: string; fd: number; channel: string; fds: number[]; userIds: Record<string, string | number> };
-      if (data.event !== 'channel-presence') return undefined;
-      return { kind: frame.action === 'channel-connect' ? 'join' : 'leave', fd: data.fd, channel: data.channel, fds: data.fds, userIds: data.userIds };
-    } catch {
-      return undefined;
+  /** Frames that only the client itself asked for; true when `frame` was one. */
+  private handleInternal(frame: ServerFrame): boolean {
+    if (frame.action === 'connection-info') {
+      this.fd = connectionFd(frame) ?? this.fd;
+      return false;
     }
+    if (frame.action === 'acknowledge-action' && typeof frame.data === 'string' && frame.fd === undefined) {
+      if (!this.unacknowledged.delete(frame.data)) return false;
+      this.emit('acknowledged', frame.data);
+      return true;
+    }
+    if (frame.action === 'base-action' && typeof frame.data === 'string' && frame.data.startsWith(this.probePrefix)) {
+      const joining = this.joining;
+      if (joining && frame.data === joining.start) joining.started = true;
+      if (joining && frame.data === joining.end) {
+        this.joining = undefined;
+        joining.resolve();
+      }
+      return true;
+    }
+    return false;
   }
 
-  private onClose(socket: ClientSocket, event: { code: number; reason: string }): void {
+  private refuseJoin(words: string): void {
+    const joining = this.joining;
+    if (joining?.started) {
+      this.joining = undefined;
+      this.options.channel = joining.previous;
+      joining.reject(new Error(words));
+      return;
+    }
+    // The join sent on open (or by connectChannel) was refused: nobody awaits it.
+    this.reportError(new Error(`joining ${String(this.options.channel)} was refused: ${words}`));
+  }
+
+  private linkDead(socket: ClientSocket): void {
+    if (socket !== this.socket || this.stopped) return;
+    this.lastError = new Error('heartbeat lost');
+    this.detach(socket);
+    this.platform.kill(socket);
+    // A browser would wait for a close handshake that a dead link never completes.
+    this.onClose(socket, { code: 1006, reason: 'heartbeat lost' }, true);
+  }
+
+  private detach(socket: ClientSocket): void {
+    socket.onopen = noop;
+    socket.onmessage = noop;
+    socket.onclose = noop;
+    // `ws` throws an error event that nobody listens to.
+    socket.onerror = noop;
+  }
+
+  private onClose(socket: ClientSocket, event: { code: number; reason: string }, detached = false): void {
     if (socket !== this.socket) return;
+    if (!detached) this.detach(socket);
+    const opened = this.opened;
+    this.opened = false;
     this.ready = false;
     this.stopHeartbeat();
     this.stopHeartbeat = noop;
-    this.joining?.reject(new Error(`connection closed (${event.code}) before the join completed`));
+    const joining = this.joining;
     this.joining = undefined;
+    if (joining) {
+      // Unconfirmed: reconnects go back to the channel the client was in.
+      this.options.channel = joining.previous;
+      joining.reject(new Error(`connection closed (${event.code}) before the join completed`));
+    }
     this.emit('close', event.code, event.reason);
     this.options.onClose(event);
     this.options.onCloseCallback(event);
-    if (!this.stopped && this.options.reconnect) this.scheduleReconnect();
+    if (this.stopped) return;
+    if (!this.options.reconnect) return this.stop(new Error(`connection closed (${event.code}) and reconnect is off`));
+    if (opened) return this.scheduleReconnect();
+    void this.afterFailedHandshake();
   }
 
-  private onError(event: unknown): void {
-    const error = toError(event);
-    // A refused handshake will be refused again with the same token: a spent temporary
-    // token must not be retried forever.
-    if (/Unexpected server response: 40[13]/.test(error.message) && this.options.refreshToken === undefined) {
-      this.stopped = true;
-      clearInterval(this.healthTimer);
-      const refused = new Error(`${error.message}: the server refused the token; not reconnecting (give refreshToken to fetch a new one)`);
-      this.stopReason = refused;
-      this.failWaiters(refused);
-      this.reportError(refused);
-      return;
+  /** A refused handshake is refused again with the same token: a spent temporary token must not be retried forever. */
+  private async afterFailedHandshake(): Promise<void> {
+    this.probing = true;
+    let refused: string | undefined;
+    try {
+      refused = this.options.refreshToken ? undefined : await this.platform.refusal(this.request(), this.lastError);
+    } finally {
+      this.probing = false;
     }
+    if (this.stopped) return;
+    if (refused === undefined) return this.scheduleReconnect();
+    const error = new Error(`${refused}; not reconnecting (a spent temporary token? give refreshToken to fetch a new one)`);
     this.reportError(error);
+    this.stop(error);
   }
 
-  private reportError(error: Error): void {
-    this.options.onError(error);
+  private onError(socket: ClientSocket, event: unknown): void {
+    if (socket !== this.socket) return;
+    this.lastError = toError(event);
+    if (!this.stopped) this.reportError(this.lastError, event);
+  }
+
+  /** Typed listeners get an Error; the published callback gets what the socket gave, as before. */
+  private reportError(error: Error, raw: unknown = error): void {
+    this.options.onError(raw);
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
-  private failWaiters(error: Error): void {
+  private stop(reason: Error): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopReason = reason;
+    clearInterval(this.healthTimer);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.stopHeartbeat();
+    this.stopHeartbeat = noop;
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
-    waiters.forEach((w) => w.reject(error));
+    waiters.forEach((w) => w.reject(reason));
+    for (const raw of this.outbox.drain()) this.drop(raw);
   }
 
   private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer !== undefined || !this.options.reconnect) return;
+    if (this.stopped || this.reconnectTimer !== undefined) return;
     if (this.attempt >= this.options.maxReconnectAttempts) {
-      this.stopped = true;
       const gaveUp = new Error(`gave up reconnecting after ${this.attempt} attempts`);
-      this.stopReason = gaveUp;
-      this.failWaiters(gaveUp);
       this.reportError(gaveUp);
-      return;
+      return this.stop(gaveUp);
     }
     const delay = backoffDelay(this.attempt, this.options.reconnectDelay, this.options.reconnectDelayMax);
     this.attempt++;
     this.emit('reconnecting', this.attempt, delay);
-    this.reconnectTimer = setTimeout(() => {
-      void (async () => {
-        try {
-          if (this.options.refreshToken) this.options.token = await this.options.refreshToken();
-        } catch (error) {
-          this.reportError(toError(error));
-        }
-        this.reconnectTimer = undefined;
-        if (!this.stopped) this.connect();
-      })();
-    }, delay);
+    this.reconnectTimer = setTimeout(() => void this.reconnectNow(), delay);
+  }
+
+  private async reconnectNow(): Promise<void> {
+    if (this.options.refreshToken) {
+      try {
+        this.options.token = await this.options.refreshToken();
+      } catch (error) {
+        // Try anyway: the old token may still be good, and a refusal comes back here.
+        this.reportError(toError(error), error);
+      }
+    }
+    this.reconnectTimer = undefined;
+    if (!this.stopped) this.connect();
   }
 }

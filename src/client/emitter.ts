@@ -10,6 +10,15 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
     return () => this.off(event, listener);
   }
 
+  /** Adds a listener for the next `event` only; returns a function that removes it. */
+  once<K extends keyof Events>(event: K, listener: Events[K]): () => void {
+    const off = this.on(event, ((...args: Parameters<Events[K]>) => {
+      off();
+      (listener as (...a: Parameters<Events[K]>) => void)(...args);
+    }) as Events[K]);
+    return off;
+  }
+
   off<K extends keyof Events>(event: K, listener: Events[K]): void {
     this.listeners.get(event)?.delete(listener);
   }

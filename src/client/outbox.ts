@@ -1,5 +1,4 @@
-/** What happens to a frame sent while disconnected when the queue is full. */
-export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'error';
+import type { OverflowPolicy } from './types.js';
 
 /** Frames sent while disconnected, flushed in order once the client is ready again. */
 export class Outbox {

@@ -11,10 +11,23 @@ export interface ClientSocket {
 }
 
 export const OPEN = 1;
+export const CLOSED = 3;
 
-/** What differs between Node and browsers: how to connect, and how to notice a dead link. */
+/** What one connection attempt needs. */
+export interface ConnectRequest {
+  url: string;
+  subprotocol: string | undefined;
+  headers: Record<string, string> | undefined;
+  /** A token goes with the handshake: the usual reason for a refusal. */
+  hasToken: boolean;
+}
+
+/**
+ * What differs between Node and browsers: how to connect, how to notice a dead link, and
+ * how to tell a refused handshake from a server that is down.
+ */
 export interface Platform {
-  connect(url: string, subprotocol: string, headers: Record<string, string> | undefined): ClientSocket;
+  connect(request: ConnectRequest): ClientSocket;
   /**
    * Starts watching the link; calls `dead` when it stopped carrying traffic. Returns the
    * function that stops watching.
@@ -22,11 +35,24 @@ export interface Platform {
   heartbeat(socket: ClientSocket, intervalMs: number, pongTimeoutMs: number, dead: () => void): () => void;
   /** Drops a dead link at once, so that its close (and the reconnect) follows. */
   kill(socket: ClientSocket): void;
+  /**
+   * After a handshake failed: resolves with why the server refused it (a spent or wrong
+   * token, a forbidden origin), or undefined when it may just be down or unreachable.
+   * `error` is the last error the socket reported.
+   */
+  refusal(request: ConnectRequest, error: Error | undefined): Promise<string | undefined>;
 }
 
 /** Runs `fn` every `ms` without keeping a Node process alive for it. */
 export function backgroundInterval(fn: () => void, ms: number): ReturnType<typeof setInterval> {
   const timer = setInterval(fn, ms);
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
+
+/** A timeout that does not keep a Node process alive either. */
+export function backgroundTimeout(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(fn, ms);
   (timer as { unref?: () => void }).unref?.();
   return timer;
 }
