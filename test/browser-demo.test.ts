@@ -1,42 +1,97 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { startServer } from './helpers/server.js';
 
-const SCREENSHOT = new URL('../../test/artifacts/demo.png', import.meta.url);
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/demo.png', import.meta.url));
 
-async function join(page: Page, url: string, name: string): Promise<void> {
+let browser: Browser;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) execFileSync('bash', ['scripts/setup-test-deps.sh'], { cwd: ROOT, stdio: 'inherit' });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+after(() => browser?.close());
+
+async function openDemo(url: string, errors: string[]): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 820, height: 660 } });
+  page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(url);
-  await page.locator('#state', { hasText: 'open' }).waitFor();
-  await page.fill('#name', name);
-  await page.fill('#channel', 'demo-room');
-  await page.click('#join');
-  await page.locator('#messages li', { hasText: 'Joined demo-room' }).waitFor();
+  await page.locator('#state', { hasText: 'connected' }).waitFor();
+  return page;
 }
 
-test('the demo page in two browsers: both join a channel, a message from one shows in the other, presence lists both', async (t) => {
+async function join(page: Page, name: string, channel: string): Promise<void> {
+  await page.fill('#name', name);
+  await page.fill('#channel', channel);
+  await page.click('#join');
+  await page.locator('#messages li', { hasText: `Joined ${channel}` }).waitFor();
+}
+
+async function say(from: Page, to: Page, name: string, text: string): Promise<void> {
+  await from.fill('#text', text);
+  await from.click('#send');
+  await to.locator('#messages li', { hasText: `${name}: ${text}` }).waitFor();
+}
+
+test('the demo page in two browser pages: both join a channel, a message from one shows in the other, presence lists both; after a server restart both reconnect, re-join and chat on', async (t) => {
   const server = await startServer(['--demo', '--presence'], t);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
-  t.after(() => browser.close());
-  const ada = await browser.newPage({ viewport: { width: 820, height: 620 } });
-  const bob = await browser.newPage({ viewport: { width: 820, height: 620 } });
   const errors: string[] = [];
-  for (const page of [ada, bob]) page.on('pageerror', (error) => errors.push(error.message));
+  const ada = await openDemo(server.httpUrl, errors);
+  const bob = await openDemo(server.httpUrl, errors);
 
-  await join(ada, server.httpUrl, 'Ada');
-  await join(bob, server.httpUrl, 'Bob');
-  await ada.locator('#count', { hasText: '2' }).waitFor();
-  await bob.locator('#count', { hasText: '2' }).waitFor();
-  assert.deepEqual((await ada.locator('#members li').allTextContents()).sort(), ['Ada (you)', 'Bob']);
+  await join(ada, 'Ada', 'demo-room');
+  await join(bob, 'Bob', 'demo-room');
+  for (const page of [ada, bob]) await page.locator('#count', { hasText: '2' }).waitFor();
+  assert.deepEqual(await ada.locator('#members li').allTextContents(), ['Ada (you)', 'Bob']);
+  assert.deepEqual(await bob.locator('#members li').allTextContents(), ['Ada', 'Bob (you)']);
+  await ada.locator('#messages li', { hasText: 'Bob joined' }).waitFor();
 
-  await bob.fill('#text', 'Hello from Bob');
-  await bob.click('#send');
-  await ada.locator('#messages li', { hasText: 'Bob: Hello from Bob' }).waitFor();
-  await ada.fill('#text', 'Hi Bob!');
-  await ada.click('#send');
-  await bob.locator('#messages li', { hasText: 'Ada: Hi Bob!' }).waitFor();
-  await ada.locator('#messages li', { hasText: 'me: Hi Bob!' }).waitFor();
+  await say(bob, ada, 'Bob', 'Hello from Bob');
+  await say(ada, bob, 'Ada', 'Hi Bob!');
+  await ada.locator('#messages li.me', { hasText: 'me: Hi Bob!' }).waitFor();
 
-  await ada.screenshot({ path: SCREENSHOT.pathname });
+  await server.stop('SIGKILL');
+  for (const page of [ada, bob]) await page.locator('#messages li', { hasText: /^Connection lost; reconnecting, attempt \d+ in \d+ ms$/ }).waitFor();
+  const restarted = await startServer(['--demo', '--presence', '--port', String(server.port)], t);
+  assert.equal(restarted.port, server.port);
+  for (const page of [ada, bob]) {
+    await page.locator('#messages li', { hasText: /^Reconnected as fd \d+; re-joined demo-room$/ }).waitFor();
+    await page.locator('#count', { hasText: '2' }).waitFor();
+    await page.locator('#reconnects', { hasText: '1' }).waitFor();
+  }
+  assert.deepEqual(await ada.locator('#members li').allTextContents(), ['Ada (you)', 'Bob']);
+  await say(bob, ada, 'Bob', 'Still here after the restart');
+
+  await ada.screenshot({ path: SCREENSHOT });
   assert.deepEqual(errors, []);
+});
+
+test('in a browser, a handshake the server refuses (a wrong or spent token) is not retried forever', async (t) => {
+  const server = await startServer(['--demo', '--token', 'right-token'], t);
+  const page = await browser.newPage();
+  await page.goto(`${server.httpUrl}/health`);
+  const outcome = await page.evaluate(async (port) => {
+    const bundle = '/client/conveyor-client.js';
+    const { default: Conveyor } = (await import(bundle)) as { default: new (options: object) => { on(event: string, listener: (arg: unknown) => void): void } };
+    return new Promise<{ error: string; reconnects: number }>((resolve) => {
+      let reconnects = 0;
+      const client = new Conveyor({ port, token: 'spent-token', reconnect: true, reconnectDelay: 50 });
+      client.on('reconnecting', () => reconnects++);
+      client.on('error', (error) => {
+        const message = (error as Error).message;
+        if (message.includes('not reconnecting')) resolve({ error: message, reconnects });
+      });
+    });
+  }, server.port);
+  assert.deepEqual(outcome, {
+    error: 'the server is up but refused the WebSocket handshake; not reconnecting (a spent temporary token? give refreshToken to fetch a new one)',
+    reconnects: 0,
+  });
 });

@@ -82,7 +82,9 @@ test('code written for the published client runs unchanged: callbacks, send, raw
 });
 
 test('after the server is killed and restarted on the same port, the client reconnects, re-joins, re-associates, and gets the next broadcast', async (t) => {
-  const first = await startServer(['--presence'], t);
+  // With --ack: a restarted server numbers its frame ids from the start again, and the
+  // client must not take the new frames for re-sends of the old ones.
+  const first = await startServer(['--presence', '--ack'], t);
   const client = clientFor(first, { channel: 'room', userId: 'ada', reconnect: true, reconnectDelay: 50, reconnectDelayMax: 200 }, t);
   await client.connected();
   const reconnecting = nextEvent(client, 'reconnecting');
@@ -92,12 +94,14 @@ test('after the server is killed and restarted on the same port, the client reco
   assert.ok(delay >= 0 && delay < 50, `first delay ${delay} within the base`);
 
   const rejoined = presence(client, (p) => p.fd === client.fd);
-  const second = await startServer(['--presence', '--port', String(first.port)], t);
+  const second = await startServer(['--presence', '--ack', '--port', String(first.port)], t);
   const joined = await rejoined;
   assert.deepEqual(joined, { kind: 'join', fd: client.fd, channel: 'room', count: 1, fds: [client.fd], userIds: { [String(client.fd)]: 'ada' } });
   const peer = await joinedPeer(second, 'room', t);
   peer.send({ action: 'broadcast-action', data: 'welcome back' });
-  assert.deepEqual(await nextEvent(client, 'message'), ['welcome back', peer.fd, { action: 'broadcast-action', data: 'welcome back', fd: peer.fd }]);
+  const [data, fd, frame] = await nextEvent(client, 'message');
+  assert.deepEqual([data, fd], ['welcome back', peer.fd]);
+  assert.deepEqual(frame, { action: 'broadcast-action', data: 'welcome back', fd: peer.fd, id: frame.id });
 });
 
 test('join(), leave() and presence: members and user ids as they come and go; a refused join rejects with the server words and keeps the channel', async (t) => {

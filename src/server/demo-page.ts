@@ -8,29 +8,42 @@ export const DEMO_PAGE = `<!doctype html>
 <style>
   :root { font-family: system-ui, sans-serif; color: #1d2433; background: #f4f6fa; }
   body { margin: 0; display: grid; place-items: center; min-height: 100vh; }
-  main { width: min(760px, 96vw); background: #fff; border-radius: 12px; box-shadow: 0 4px 24px #0001; padding: 20px 24px; }
-  h1 { font-size: 1.3rem; margin: 0 0 4px; }
-  .status { font-size: .85rem; color: #5b6578; margin-bottom: 14px; }
-  .status b { color: #0a7d38; } .status b.down { color: #b3261e; }
+  main { width: min(760px, 96vw); background: #fff; border-radius: 12px; box-shadow: 0 4px 24px #0001; padding: 20px 24px; box-sizing: border-box; }
+  header { display: flex; align-items: baseline; justify-content: space-between; gap: 12px; flex-wrap: wrap; }
+  h1 { font-size: 1.3rem; margin: 0; }
+  .hint { font-size: .85rem; color: #5b6578; margin: 6px 0 14px; }
+  .pill { font-size: .8rem; padding: 3px 10px; border-radius: 999px; background: #fdecea; color: #b3261e; }
+  .pill.up { background: #e6f4ea; color: #0a7d38; }
+  .status { font-size: .8rem; color: #5b6578; margin-bottom: 12px; }
   form { display: flex; gap: 8px; margin-bottom: 12px; }
-  input { flex: 1; padding: 8px 10px; border: 1px solid #c9d0dc; border-radius: 8px; font-size: .95rem; }
+  input { flex: 1; min-width: 0; padding: 8px 10px; border: 1px solid #c9d0dc; border-radius: 8px; font-size: .95rem; }
   button { padding: 8px 14px; border: 0; border-radius: 8px; background: #2f5bea; color: #fff; font-size: .95rem; cursor: pointer; }
+  button:disabled { background: #aab6d6; cursor: default; }
   #send-form { margin: 12px 0 0; }
   .panes { display: grid; grid-template-columns: 1fr 180px; gap: 12px; }
   #messages { list-style: none; margin: 0; padding: 10px; height: 300px; overflow-y: auto; border: 1px solid #e3e7ee; border-radius: 8px; }
-  #messages li { padding: 3px 0; } #messages .me { color: #2f5bea; } #messages .sys { color: #8a93a5; font-style: italic; }
+  #messages li { padding: 3px 0; overflow-wrap: anywhere; }
+  #messages .me { color: #2f5bea; } #messages .sys { color: #8a93a5; font-style: italic; font-size: .9rem; }
   aside { border: 1px solid #e3e7ee; border-radius: 8px; padding: 10px; }
   aside h2 { font-size: .85rem; margin: 0 0 6px; color: #5b6578; }
   #members { list-style: none; margin: 0; padding: 0; }
+  #members li { padding: 2px 0; }
+  #members li::before { content: "● "; color: #0a7d38; font-size: .7rem; vertical-align: middle; }
+  @media (max-width: 560px) { .panes { grid-template-columns: 1fr; } }
 </style>
 </head>
 <body>
 <main>
-  <h1>Conveyor demo</h1>
-  <div class="status">Connection: <b id="state" class="down">connecting</b> · fd <span id="fd">–</span> · channel <span id="current">none</span></div>
+  <header>
+    <h1>Conveyor demo</h1>
+    <span id="state" class="pill">connecting</span>
+  </header>
+  <p class="hint">Open this page in a second tab, join the same channel there, and chat.
+    Restart the server to watch the client reconnect and re-join on its own.</p>
+  <div class="status">fd <span id="fd">–</span> · channel <span id="current">none</span> · reconnects: <span id="reconnects">0</span></div>
   <form id="join-form">
-    <input id="name" placeholder="Your name" autocomplete="off" required>
-    <input id="channel" placeholder="Channel" value="lobby-chat" required>
+    <input id="name" aria-label="Your name" placeholder="Your name" autocomplete="off" required>
+    <input id="channel" aria-label="Channel" placeholder="Channel" value="lobby" required>
     <button id="join">Join</button>
   </form>
   <div class="panes">
@@ -38,8 +51,8 @@ export const DEMO_PAGE = `<!doctype html>
     <aside><h2>Present (<span id="count">0</span>)</h2><ul id="members"></ul></aside>
   </div>
   <form id="send-form">
-    <input id="text" placeholder="Message" autocomplete="off">
-    <button id="send">Send</button>
+    <input id="text" aria-label="Message" placeholder="Join a channel, then say something" autocomplete="off">
+    <button id="send" disabled>Send</button>
   </form>
 </main>
 <script type="module">
@@ -51,42 +64,67 @@ export const DEMO_PAGE = `<!doctype html>
     if (kind) li.className = kind;
     $('messages').append(li);
     $('messages').scrollTop = $('messages').scrollHeight;
+    return li;
   };
-  const names = new Map();
   const client = new Conveyor({
     protocol: location.protocol === 'https:' ? 'wss' : 'ws',
     uri: location.hostname,
     port: Number(location.port || (location.protocol === 'https:' ? 443 : 80)),
     reconnect: true,
     reconnectDelay: 500,
-    reconnectDelayMax: 10000,
+    reconnectDelayMax: 8000,
   });
-  const setState = (text, up) => { $('state').textContent = text; $('state').className = up ? '' : 'down'; };
-  client.on('ready', () => { setState('open', true); $('fd').textContent = String(client.fd ?? '–'); });
-  client.on('close', () => setState('closed', false));
-  client.on('reconnecting', (attempt, delay) => { setState('reconnecting (attempt ' + attempt + ')', false); add('Connection lost; reconnecting in ' + Math.round(delay) + ' ms', 'sys'); });
+  let reconnects = 0;
+  // One line tells the story of an outage, updated in place, instead of one per attempt.
+  let outage;
+  const setState = (text, up) => { $('state').textContent = text; $('state').className = up ? 'pill up' : 'pill'; };
+  const nameOf = (userIds, fd) => (userIds && userIds[fd]) || 'fd ' + fd;
+  client.on('ready', () => {
+    setState('connected', true);
+    $('fd').textContent = String(client.fd ?? '–');
+    if (!outage) return;
+    outage = undefined;
+    $('reconnects').textContent = String(++reconnects);
+    add('Reconnected as fd ' + client.fd + (client.options.channel ? '; re-joined ' + client.options.channel : ''), 'sys');
+  });
+  client.on('close', () => {
+    setState('disconnected', false);
+    if (!outage) outage = add('Connection lost', 'sys');
+  });
+  client.on('reconnecting', (attempt, delay) => {
+    setState('reconnecting…', false);
+    if (outage) outage.textContent = 'Connection lost; reconnecting, attempt ' + attempt + ' in ' + Math.round(delay) + ' ms';
+  });
+  // While reconnecting, the browser's errors only say that an attempt failed.
+  client.on('error', (error) => { if (!outage) add('Error: ' + error.message, 'sys'); });
   client.on('message', (data, fd, frame) => {
     if (frame.action !== 'broadcast-action') return;
-    const message = typeof data === 'string' ? JSON.parse(data) : data;
-    add((message.name ?? 'fd ' + fd) + ': ' + message.text);
+    let message;
+    try { message = typeof data === 'string' ? JSON.parse(data) : data; } catch { message = undefined; }
+    if (message && typeof message.text === 'string') add((message.name || 'fd ' + fd) + ': ' + message.text);
+    else add('fd ' + fd + ': ' + (typeof data === 'string' ? data : JSON.stringify(data)));
   });
   client.on('presence', (p) => {
-    $('fd').textContent = String(client.fd ?? '–');
-    $('members').replaceChildren(...p.fds.map((fd) => {
+    $('count').textContent = String(p.count);
+    const members = (p.fds ?? []).map((fd) => nameOf(p.userIds, fd) + (fd === client.fd ? ' (you)' : ''));
+    $('members').replaceChildren(...members.sort((a, b) => a.localeCompare(b)).map((text) => {
       const li = document.createElement('li');
-      li.textContent = (p.userIds[fd] ?? 'fd ' + fd) + (fd === client.fd ? ' (you)' : '');
+      li.textContent = text;
       return li;
     }));
-    $('count').textContent = String(p.fds.length);
-    if (p.fd !== client.fd) add((p.userIds[p.fd] ?? 'fd ' + p.fd) + (p.kind === 'join' ? ' joined' : ' left'), 'sys');
+    if (p.fd !== client.fd) add(nameOf(p.userIds, p.fd) + (p.kind === 'join' ? ' joined' : ' left'), 'sys');
   });
   $('join-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    client.assocUser($('name').value);
+    const channel = $('channel').value.trim();
+    client.assocUser($('name').value.trim());
     try {
-      await client.join($('channel').value);
-      $('current').textContent = $('channel').value;
-      add('Joined ' + $('channel').value, 'sys');
+      await client.join(channel);
+      $('current').textContent = channel;
+      $('send').disabled = false;
+      $('text').placeholder = 'Message to ' + channel;
+      add('Joined ' + channel, 'sys');
+      $('text').focus();
     } catch (error) {
       add('Could not join: ' + error.message, 'sys');
     }
@@ -95,7 +133,7 @@ export const DEMO_PAGE = `<!doctype html>
     event.preventDefault();
     const text = $('text').value.trim();
     if (!text) return;
-    client.send(JSON.stringify({ name: $('name').value || 'anonymous', text }), 'broadcast-action');
+    client.send(JSON.stringify({ name: $('name').value.trim() || 'anonymous', text }), 'broadcast-action');
     add('me: ' + text, 'me');
     $('text').value = '';
   });
