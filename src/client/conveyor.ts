@@ -130,6 +130,8 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
    */
   async join(channel: string): Promise<void> {
     await this.connected();
+    // The link may have dropped while connected() settled: wait for the next one.
+    if (!this.ready || this.socket?.readyState !== OPEN) return this.join(channel);
     this.joining?.reject(new Error(`another join (${channel}) started before this one completed`));
     const done = new Promise<void>((resolve, reject) => {
       this.joining = { start: this.probe(), end: this.probe(), started: false, previous: this.options.channel, resolve, reject };
