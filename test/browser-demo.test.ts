@@ -40,6 +40,22 @@ async function say(from: Page, to: Page, name: string, text: string): Promise<vo
   await to.locator('#messages li', { hasText: `${name}: ${text}` }).waitFor();
 }
 
+test('GET /, the client bundle and its source map are served with --demo only', async (t) => {
+  const plain = await startServer([], t);
+  for (const path of ['/', '/client/conveyor-client.js']) assert.equal((await fetch(plain.httpUrl + path)).status, 404);
+  const demo = await startServer(['--demo'], t);
+  const page = await fetch(demo.httpUrl + '/');
+  assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+  assert.match(await page.text(), /import Conveyor from '\/client\/conveyor-client\.js'/);
+  const bundle = await fetch(demo.httpUrl + '/client/conveyor-client.js');
+  assert.equal(bundle.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  const code = await bundle.text();
+  assert.match(code, /export\{.*as default/);
+  assert.doesNotMatch(code, /\brequire\(|from"node:|from"ws"/);
+  const map = (await (await fetch(demo.httpUrl + '/client/conveyor-client.js.map')).json()) as { sources: string[] };
+  assert.ok(map.sources.every((source) => source.includes('src/client/')), map.sources.join(', '));
+});
+
 test('the demo page in two browser pages: both join a channel, a message from one shows in the other, presence lists both; after a server restart both reconnect, re-join and chat on', async (t) => {
   const server = await startServer(['--demo', '--presence'], t);
   const errors: string[] = [];
