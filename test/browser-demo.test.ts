@@ -13,7 +13,7 @@ const SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/demo.png', import
 let browser: Browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) execFileSync('bash', ['scripts/setup-test-deps.sh'], { cwd: ROOT, stdio: 'inherit' });
+  if (!existsSync(CHROMIUM)) execFileSync('bash', ['scripts/setup-test.sh'], { cwd: ROOT, stdio: 'inherit' });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 

@@ -94,7 +94,7 @@ test('SIGTERM closes every socket with 1001 and exits 0', async (t) => {
 
 test('SIGHUP rolls the workers one at a time without refusing a connection', async (t) => {
   // Without listener handover Linux resets connections queued at a closing listener: the setup script turns it on.
-  assert.equal((await readFile('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8')).trim(), '1', 'run scripts/setup-test-deps.sh (npm test does) to set net.ipv4.tcp_migrate_req=1');
+  assert.equal((await readFile('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8')).trim(), '1', 'run scripts/setup-test.sh (npm test does) to set net.ipv4.tcp_migrate_req=1');
   const server = await startServer(['--workers', '2'], t);
   const clients = await spreadClients(server, 1, t);
   const before = await fetchHealth(server);
