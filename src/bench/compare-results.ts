@@ -16,6 +16,8 @@ export interface RunStats {
   generatorSaturated: boolean;
   /** Lost, timed out, or errors: a healthy run has none. */
   problems: number;
+  /** Deliveries asked for that are neither delivered nor counted as lost or timed out: always 0 unless the accounting is broken. */
+  unaccounted: number;
   latencyP50: number | undefined;
   latencyP99: number | undefined;
 }
@@ -31,6 +33,7 @@ export function runStats(round: number, result: BenchResult, serverCores: number
     generatorBusiest: Math.max(0, ...result.generator.threads.map((t) => t.busy)),
     generatorSaturated: result.generator.saturated,
     problems: result.lost + result.lostToClosed + result.errors,
+    unaccounted: result.expected - (result.delivered + result.lost + result.lostToClosed + result.timeouts),
     latencyP50: result.latency?.p50,
     latencyP99: result.latency?.p99,
   };
@@ -60,6 +63,8 @@ export interface LatencyRun {
   round: number;
   /** Publishes per second, open loop. */
   rate: number;
+  /** Publishes per write. */
+  batch: number;
   offered: number;
   delivered: number;
   p50: number;
@@ -70,6 +75,8 @@ export interface LatencyRun {
   sendLagP99: number;
   problems: number;
   serverCores: number;
+  /** Busiest generator thread's share of the window. */
+  generatorBusiest: number;
   generatorSaturated: boolean;
 }
 

@@ -297,6 +297,7 @@ async function run(options: BenchOptions, handles: ThreadHandle[], healthUrl: st
     await delay(MEMORY_SETTLE_MS);
     const afterOpen = await readServerRss(healthUrl);
     stop = progressTicker(handles, hooks, 'holding', options.duration);
+    measureUsage = usageSince(handles);
     hooks.onWindow?.('start');
     await delay(options.duration * 1000);
     hooks.onWindow?.('end');
