@@ -28,11 +28,11 @@ export class Connection {
    */
   send(frame: string): boolean {
     if (this.closed) return false;
-    let result = true;
-    this.turn.inOrder(() => {
-      if (!this.closed) result = this.ws.send(frame, false) !== 2;
+    if (this.turn.idle) return this.ws.send(frame, false) !== 2;
+    this.turn.defer(() => {
+      if (!this.closed) this.ws.send(frame, false);
     });
-    return result;
+    return true;
   }
 
   subscribe(topic: string): void {

@@ -21,6 +21,11 @@ export class OutboundTurn {
     }
   }
 
+  /** True when nothing waits: work may go out at once. */
+  get idle(): boolean {
+    return this.ops.length === 0;
+  }
+
   /** Runs `op` now when nothing waits, else after what does. */
   inOrder(op: () => void): void {
     if (this.ops.length === 0) op();
