@@ -25,7 +25,10 @@ export function renderChart(summary: CompareSummary): string {
   const max = Math.ceil(highest / step) * step;
   const plotWidth = WIDTH - LABEL_WIDTH - 110;
   const rowHeight = BAR_HEIGHT * 2 + ROW_GAP;
-  const height = TOP + rows.length * rowHeight + 40;
+  const saturated = rows.filter((r) => r.regimes.some((g) => g.regime.key === 'batched' && g.best.generatorSaturated)).map((r) => r.server.label);
+  const footnote = saturated.length > 0 ? 22 : 0;
+  const height = TOP + rows.length * rowHeight + 40 + footnote;
+  const axisY = height - footnote;
   const x = (value: number): number => LABEL_WIDTH + (value / max) * plotWidth;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
@@ -35,8 +38,8 @@ export function renderChart(summary: CompareSummary): string {
   ];
   for (let value = 0; value <= max; value += step) {
     const gx = x(value).toFixed(1);
-    parts.push(`<line x1="${gx}" y1="${TOP - 8}" x2="${gx}" y2="${height - 34}" stroke="#e3e3e3"/>`);
-    parts.push(`<text x="${gx}" y="${height - 20}" text-anchor="middle" fill="#777">${short(value)}</text>`);
+    parts.push(`<line x1="${gx}" y1="${TOP - 8}" x2="${gx}" y2="${axisY - 34}" stroke="#e3e3e3"/>`);
+    parts.push(`<text x="${gx}" y="${axisY - 20}" text-anchor="middle" fill="#777">${short(value)}</text>`);
   }
   rows.forEach((row, i) => {
     const y = TOP + i * rowHeight;
@@ -54,6 +57,11 @@ export function renderChart(summary: CompareSummary): string {
     parts.push(`<rect x="${lx}" y="${legendY - 10}" width="12" height="12" fill="${COLORS[key]}"/>`);
     parts.push(`<text x="${lx + 18}" y="${legendY}">${key === 'batched' ? 'batched' : 'one by one'}</text>`);
   });
+  if (saturated.length > 0) {
+    parts.push(
+      `<text x="16" y="${height - 10}" fill="#555" font-size="11">Batched, the generator itself was the limit for ${escape(saturated.join(', '))}; per server core they compare in benchmarks.md.</text>`,
+    );
+  }
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_OPTIONS } from './bench-options.js';
 import { REGIMES } from './compare-plan.js';
 import { bestRate, type CompareSummary, type LatencyRun, type RegimeStats } from './compare-results.js';
-import { bytes, short, whole } from './report-table.js';
+import { bytes, ms, short, whole } from './report-table.js';
 
 const table = (rows: string[][]): string =>
   [`| ${rows[0]!.join(' | ')} |`, `|${rows[0]!.map(() => '---').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -61,12 +61,12 @@ function fanoutSection(s: CompareSummary): string {
     saturated.length > 0
       ? `The generator saturated a thread (busy 90%+ of the window) in: ${saturated.join(', ')}. There the server may be faster than the rate shown; its per-core figure still holds.`
       : 'The generator never saturated a thread in the best runs.',
-    problems.length > 0 ? `\nRuns with lost messages or errors: ${problems.join('; ')}.` : '\nNo run lost a message or saw an error.',
-    unaccounted.length > 0
-      ? `\n**Counts that do not add up** (sent × subscribers ≠ delivered + lost + timed out): ${unaccounted.join('; ')}.`
-      : checked
-        ? ' In every run, sent × subscribers = delivered + lost + timed out.'
-        : '',
+    (problems.length > 0 ? `\nRuns with lost messages or errors: ${problems.join('; ')}.` : '\nNo run lost a message or saw an error.') +
+      (unaccounted.length > 0
+        ? ` **Counts that do not add up** (sent × subscribers ≠ delivered + lost + timed out): ${unaccounted.join('; ')}.`
+        : checked
+          ? ' In every run, sent × subscribers = delivered + lost + timed out.'
+          : ''),
     '',
     '![Fanout: delivered messages per second](benchmarks.svg)',
   ].join('\n');
@@ -97,12 +97,12 @@ function latencySection(s: CompareSummary): string {
       best.server,
       `${best.load}: ${whole(best.rate)} publishes/s${best.batch > 1 ? `, ${best.batch} per write` : ''}`,
       `${short(best.delivered)}/s of ${short(best.offered)}/s`,
-      `${best.p50} ms`,
-      `${best.p90} ms`,
-      `**${best.p99} ms**`,
-      runs.length > 1 ? `${worst} ms` : '–',
-      `${best.max} ms`,
-      `${best.sendLagP99} ms`,
+      ms(best.p50),
+      ms(best.p90),
+      `**${ms(best.p99)}**`,
+      runs.length > 1 ? ms(worst) : '–',
+      ms(best.max),
+      ms(best.sendLagP99),
       `${best.serverCores} cores`,
       `${Math.round(best.generatorBusiest * 100)}%`,
     ];

@@ -21,7 +21,7 @@ import {
   type RunStats,
   type ServerRow,
 } from './compare-results.js';
-import { short, whole } from './report-table.js';
+import { ms, short, whole } from './report-table.js';
 import { BenchRunError, runBench, type BenchResult } from './run-bench.js';
 import { cpuSeconds, startServerProcess } from './server-process.js';
 
@@ -339,7 +339,7 @@ function budget(summary: CompareSummary): BudgetLine[] {
     lines.push({
       line: "p99 latency at half of Conveyor's max delivered rate",
       target: '≤ 10 ms',
-      measured: `${short(half[0]!.offered)}/s deliveries: p99 ${Math.min(...p99s)} ms (worst run ${Math.max(...p99s)} ms)${floor.length ? `; bare uWS at a light load: p99 ${Math.min(...floor)} ms` : ''}`,
+      measured: `${short(half[0]!.offered)}/s deliveries: p99 ${ms(Math.min(...p99s))} (worst run ${ms(Math.max(...p99s))})${floor.length ? `; bare uWS at a light load: p99 ${ms(Math.min(...floor))}` : ''}`,
       met: Math.min(...p99s) <= 10,
     });
   }
