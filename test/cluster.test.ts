@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FrameClient } from './helpers/frame-client.js';
-import { fetchHealth } from './helpers/server-health.js';
+import { alive, fetchHealth } from './helpers/server-health.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
 
@@ -17,15 +17,6 @@ async function spreadClients(server: RunningServer, perWorker: number, t: { afte
     if (h.workers.length >= 2 && h.workers.every((w) => w.connections >= perWorker)) return clients;
   }
   throw new Error('connections did not spread over both workers');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Another process's exit has no event to await here: poll, bounded. */
@@ -123,5 +114,5 @@ test('when the primary dies, its workers exit', async (t) => {
   const { workers } = await fetchHealth(server);
   server.process.kill('SIGKILL');
   await server.stop();
-  await waitUntil(() => workers.every((w) => !isAlive(w.pid)), 'every worker exited');
+  await waitUntil(() => workers.every((w) => !alive(w.pid)), 'every worker exited');
 });

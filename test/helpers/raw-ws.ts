@@ -1,15 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { Opcode as Op } from '../../src/bench/frame-scanner.js';
 
-/** RFC 6455 opcodes. */
-export const Op = {
-  continuation: 0x0,
-  text: 0x1,
-  binary: 0x2,
-  close: 0x8,
-  ping: 0x9,
-  pong: 0xa,
-} as const;
+export { Op };
 
 export interface FrameSpec {
   opcode: number;

@@ -57,7 +57,8 @@ export async function processIds(server: RunningServer, workers: number): Promis
   return { primary: server.process.pid, workers: h.workers.map((w) => w.pid).sort((a, b) => a - b) };
 }
 
-function alive(pid: number): boolean {
+/** Whether a process exists (signal 0 checks without touching it). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
