@@ -258,8 +258,6 @@ export class EventServer implements Hub {
   }
 
   private onOpen(connection: Connection): void {
-    // A handshake already under way when the listener closed is not refused: it ends like every other socket here.
-    if (this.draining) return connection.end(this.draining.code, this.draining.reason);
     const session = this.protocol.createSession(connection.fd);
     const { messageRate, messageBurst } = this.deps.config;
     const flood = messageRate > 0 ? new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))) : undefined;
@@ -271,6 +269,9 @@ export class EventServer implements Hub {
     this.deps.registry.open(connection.fd, this.deps.config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined);
     this.deps.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress }, 'connection open');
     this.protocol.open(session);
+    // A handshake already under way when the listener closed is not refused: the socket opens
+    // and is then told to go like every other socket here, so its client reconnects elsewhere.
+    if (this.draining) connection.end(this.draining.code, this.draining.reason);
   }
 
   private onClose(connection: Connection, code: number): void {
