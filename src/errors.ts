@@ -37,7 +37,6 @@ export const HttpErrors = {
   invalidJson: 'Request body must be a JSON object.',
   notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /metrics, and the WebSocket upgrade on any path.',
   bodyTooLarge: (limit: number): string => `Request body exceeds ${limit} bytes.`,
-  unavailable: 'Server is shutting down; retry on another instance or later.',
   tooManyConnections: 'Server is at its connection limit (--max-connections); retry later or on another instance.',
   tooManyFromAddress: 'Too many connections from your address (--max-connections-per-ip); close one and retry.',
   originNotAllowed: 'Origin not allowed: add it to --allowed-origins on the server.',
