@@ -13,14 +13,24 @@ export interface ServerConfig {
   taskWorkers: number;
   presence: boolean;
   presenceMaxMembers: number;
+  /** Bytes; presence frames longer than this carry a count instead of the member list. */
+  presenceMaxBytes: number;
   broadcastSelf: boolean;
   ack: boolean;
   ackAttempts: number;
   /** Seconds. */
   ackTimeout: number;
+  /** Unacknowledged messages one socket may have before it is closed with 1008. */
+  ackMaxPending: number;
+  /** Bytes of unacknowledged frames one socket may have before it is closed with 1008. */
+  ackMaxPendingBytes: number;
   token: string | undefined;
   /** Seconds. */
   tempTokenTtl: number;
+  /** Live temporary tokens the server keeps at once; past it POST /conveyor/auth answers 503. */
+  tempTokenMax: number;
+  /** A second token that reads /health and /metrics when --token is set (for scrapers and probes). */
+  metricsToken: string | undefined;
   /** Bytes. */
   maxPayload: number;
   /** Seconds; 0 disables. */
@@ -40,6 +50,8 @@ export interface ServerConfig {
   maxJsonDepth: number;
   /** Bytes queued for one socket before it counts as a slow consumer. */
   maxBackpressure: number;
+  /** Bytes a worker may have queued towards the other workers before heavy senders are refused. */
+  ipcQueueLimit: number;
   slowConsumer: SlowConsumerPolicy;
   allowedOrigins: string;
   tlsCert: string | undefined;
@@ -80,12 +92,17 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'taskWorkers', flag: 'task-workers', kind: 'integer', default: 1, describe: 'Task threads for fanout and acknowledgment timers', check: range(1, 256) },
   { key: 'presence', flag: 'presence', kind: 'boolean', default: false, describe: 'Send presence frames to channel members on join, leave and close' },
   { key: 'presenceMaxMembers', flag: 'presence-max-members', kind: 'integer', default: 1000, describe: 'Above this many members, presence frames carry a count instead of fds', check: atLeast(1) },
+  { key: 'presenceMaxBytes', flag: 'presence-max-bytes', kind: 'integer', default: 64 * 1024, describe: 'Presence frames longer than this many bytes carry a count instead of fds and user ids', check: range(256, 64 * 1024 * 1024) },
   { key: 'broadcastSelf', flag: 'broadcast-self', kind: 'boolean', default: false, describe: 'Deliver broadcast-action to its sender too' },
   { key: 'ack', flag: 'ack', kind: 'boolean', default: false, describe: 'Acknowledgments: pushed frames carry an id and are re-sent until acknowledged' },
   { key: 'ackAttempts', flag: 'ack-attempts', kind: 'integer', default: 3, describe: 'Re-sends of an unacknowledged frame before it is given up', check: range(0, 100) },
   { key: 'ackTimeout', flag: 'ack-timeout', kind: 'number', default: 0.5, describe: 'Seconds between re-sends of an unacknowledged frame', check: range(0.01, 3600) },
+  { key: 'ackMaxPending', flag: 'ack-max-pending', kind: 'integer', default: 1024, describe: 'Unacknowledged messages one socket may have; past it the socket gets an error frame and is closed with 1008', check: range(1, 1_000_000) },
+  { key: 'ackMaxPendingBytes', flag: 'ack-max-pending-bytes', kind: 'integer', default: 4 * 1024 * 1024, describe: 'Bytes of unacknowledged frames one socket may have; past it the socket gets an error frame and is closed with 1008', check: range(1024, 1024 * 1024 * 1024) },
   { key: 'token', flag: 'token', kind: 'string', default: undefined, describe: 'Server token: required on the handshake (?token=), for fanout and channel auth' },
-  { key: 'tempTokenTtl', flag: 'temp-token-ttl', kind: 'number', default: 60, describe: 'Seconds a temporary token from POST /conveyor/auth stays valid', check: range(1, 86400) },
+  { key: 'tempTokenTtl', flag: 'temp-token-ttl', kind: 'number', default: 60, describe: 'Seconds a temporary token from POST /conveyor/auth stays valid', check: range(1, 3600) },
+  { key: 'tempTokenMax', flag: 'temp-token-max', kind: 'integer', default: 100_000, describe: 'Live temporary tokens kept at once; past it POST /conveyor/auth answers 503 with Retry-After', check: range(1, 10_000_000) },
+  { key: 'metricsToken', flag: 'metrics-token', kind: 'string', default: undefined, describe: 'With --token: a second token (?token= or Authorization: Bearer) that reads only GET /health and GET /metrics' },
   { key: 'maxPayload', flag: 'max-payload', kind: 'integer', default: 65536, describe: 'Largest incoming WebSocket message in bytes; larger closes with 1009', check: range(64, 64 * 1024 * 1024) },
   { key: 'idleTimeout', flag: 'idle-timeout', kind: 'integer', default: 120, describe: 'Seconds of silence before a socket is closed; the server pings before (0 disables, else 8 or more)', check: (v) => (v !== 0 && v < 8 ? 'must be 0 (off) or 8 or more' : v > 960 ? 'must be 960 or less' : undefined) },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'number', default: 10, describe: 'Seconds to let sockets drain on SIGTERM/SIGINT before exiting', check: range(0, 3600) },
@@ -96,6 +113,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'messageBurst', flag: 'message-burst', kind: 'integer', default: 0, describe: 'Messages a socket may send at once above --message-rate (0 = twice the rate)', check: atLeast(0) },
   { key: 'maxJsonDepth', flag: 'max-json-depth', kind: 'integer', default: 32, describe: 'Deepest nesting of arrays and objects accepted in a frame; deeper gets an error frame', check: range(1, 1000) },
   { key: 'maxBackpressure', flag: 'max-backpressure', kind: 'integer', default: 1024 * 1024, describe: 'Bytes queued for one slow socket before --slow-consumer applies', check: range(1024, 1024 * 1024 * 1024) },
+  { key: 'ipcQueueLimit', flag: 'ipc-queue-limit', kind: 'integer', default: 16 * 1024 * 1024, describe: 'Bytes a worker, or the primary towards one worker, may have queued between processes; past it the sockets sending the most across workers get an error frame instead of delivery', check: range(64 * 1024, 1024 * 1024 * 1024) },
   { key: 'slowConsumer', flag: 'slow-consumer', kind: 'string', default: 'close', describe: 'What happens to a socket past --max-backpressure: close (code 1013) or drop (it misses messages until it catches up; counted in /health)', check: (v) => (v === 'close' || v === 'drop' ? undefined : 'must be close or drop') },
   { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'string', default: '*', describe: 'Comma-separated Origin values allowed to open WebSockets, * for any; others get 403 (clients that send no Origin are allowed)' },
   { key: 'tlsCert', flag: 'tls-cert', kind: 'string', default: undefined, describe: 'PEM certificate file: serve wss:// and https:// (needs --tls-key)' },
@@ -197,6 +215,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
   const config = values as unknown as ServerConfig;
   if (config.token === '') config.token = undefined;
   if (config.tlsPassphrase === '') config.tlsPassphrase = undefined;
+  if (config.metricsToken === '') config.metricsToken = undefined;
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError('options --tls-cert and --tls-key go together: give both to serve TLS, or neither');
   }
@@ -218,5 +237,5 @@ export function effectiveWorkers(config: ServerConfig): number {
 /** The config as it may be logged: secrets replaced. */
 export function redactConfig(config: ServerConfig): Record<string, unknown> {
   const hide = (secret: string | undefined): string | undefined => (secret === undefined ? undefined : '[redacted]');
-  return { ...config, token: hide(config.token), tlsPassphrase: hide(config.tlsPassphrase) };
+  return { ...config, token: hide(config.token), tlsPassphrase: hide(config.tlsPassphrase), metricsToken: hide(config.metricsToken) };
 }

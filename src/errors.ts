@@ -25,6 +25,12 @@ export const FrameErrors = {
   wrongType: (field: string, expected: string): string => `Field "${field}" must be ${expected}.`,
   internal: 'The server could not process this frame; it was not applied. Try again later.',
   tooDeep: (max: number): string => `Frame nests arrays and objects deeper than ${max} levels; flatten it.`,
+  busy: 'The server is relaying too much from this socket to its other workers just now; this frame was not delivered to anyone. Slow down and send it again.',
+  backlogFull: (frames: number, bytes: number): string =>
+    `Too many frames in flight (over ${frames} frames or ${bytes} bytes waiting); wait for answers before sending more. This frame was not applied.`,
+  userIdTooLong: (max: number): string => `Field "userId" must be at most ${max} bytes.`,
+  ackOverflow: (count: number, bytes: number): string =>
+    `Too many unacknowledged messages (over ${count}, or ${bytes} bytes): answer acknowledge-action for each id you receive. Closing with 1008.`,
   rateLimited: (rate: number): string =>
     `Too many frames: this server accepts ${rate} per second from one socket. Frames are dropped until you slow down; a socket that keeps on is closed with 1008.`,
 } as const;
@@ -40,6 +46,9 @@ export const HttpErrors = {
   tooManyConnections: 'Server is at its connection limit (--max-connections); retry later or on another instance.',
   tooManyFromAddress: 'Too many connections from your address (--max-connections-per-ip); close one and retry.',
   originNotAllowed: 'Origin not allowed: add it to --allowed-origins on the server.',
+  noServerToken: 'Temporary tokens need a server token: start the server with --token to use POST /conveyor/auth.',
+  tooManyTokens: (max: number): string => `The server holds its maximum of ${max} live temporary tokens (--temp-token-max); retry after the time in Retry-After.`,
+  busy: 'The server is relaying too much between its workers just now; nothing was sent. Retry after the time in Retry-After.',
 } as const;
 
 /** Process exit codes of the CLI. */

@@ -11,6 +11,6 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
   return pino({
     level,
     base: { pid: process.pid, ...bindings },
-    redact: { paths: ['token', '*.token', 'auth', '*.auth', 'query', '*.query', 'tlsPassphrase', '*.tlsPassphrase'], censor: '[redacted]' },
+    redact: { paths: ['token', '*.token', 'auth', '*.auth', 'query', '*.query', 'tlsPassphrase', '*.tlsPassphrase', 'metricsToken', '*.metricsToken', 'authorization', '*.authorization'], censor: '[redacted]' },
   });
 }

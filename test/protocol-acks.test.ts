@@ -96,7 +96,7 @@ for (const topology of TOPOLOGIES) {
       seen.push(fanoutIds[0]!);
 
       const httpMarks = [a.frames.length, b.frames.length];
-      const http = new PinnedHttp(server().httpUrl);
+      const http = new PinnedHttp(server());
       t.after(() => http.close());
       assert.deepEqual(await http.json('POST', '/conveyor/message', { channel: room, message: 'from http' }), { status: 200, body: { success: 'Message sent successfully!' } });
       const httpIds = await Promise.all([a, b].map((c, i) => expectOne(c, httpMarks[i]!, (id) => `{"action":"broadcast-action","data":"from http","id":${JSON.stringify(id)}}`, (f) => f.includes('"from http"'))));

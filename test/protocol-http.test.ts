@@ -14,7 +14,7 @@ const NOT_FOUND = 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/mes
  */
 async function audience(server: RunningServer, topology: Topology, t: TestContext) {
   const fleet = new Fleet(server, topology, t);
-  const http = new PinnedHttp(server.httpUrl);
+  const http = new PinnedHttp(server);
   t.after(() => http.close());
   const clients = await fleet.spread(5);
   const [m1, m2, m3, other, lobby] = clients as [FrameClient, FrameClient, FrameClient, FrameClient, FrameClient];
@@ -43,19 +43,13 @@ for (const topology of TOPOLOGIES) {
   describe(`HTTP endpoints, ${topology.label}`, () => {
     const server = sharedServer(topology.flags);
 
-    test(`POST /conveyor/auth with {"channel"} answers 200 {"auth":"<temporary token>"} [${topology.label}]`, async (t) => {
-      const http = new PinnedHttp(server().httpUrl);
+    test(`POST /conveyor/auth on a server without --token answers 400 and mints nothing: a temporary token would admit nothing [${topology.label}]`, async (t) => {
+      const http = new PinnedHttp(server());
       t.after(() => http.close());
-      const tokens = new Set<string>();
-      for (const body of [{ channel: 'orders.1' }, { channel: 'orders.1' }, {}]) {
-        const answer = await http.json('POST', '/conveyor/auth', body);
-        assert.equal(answer.status, 200);
-        assert.deepEqual(Object.keys(answer.body as object), ['auth']);
-        const { auth } = answer.body as { auth: unknown };
-        assert.ok(typeof auth === 'string' && auth.length >= 16, `token ${String(auth)}`);
-        tokens.add(auth);
-      }
-      assert.equal(tokens.size, 3, 'every token is new');
+      const refused = { status: 400, body: { error: 'Temporary tokens need a server token: start the server with --token to use POST /conveyor/auth.' } };
+      for (const body of [{ channel: 'orders.1' }, {}]) assert.deepEqual(await http.json('POST', '/conveyor/auth', body), refused);
+      const { temporaryTokens } = (await http.json('GET', '/health')).body as { temporaryTokens: number };
+      assert.equal(temporaryTokens, 0);
     });
 
     test(`POST /conveyor/message answers 200 {"success":"Message sent successfully!"} and every member on every worker gets {"action":"broadcast-action","data":…} without fd; nobody else does [${topology.label}]`, async (t) => {
@@ -95,7 +89,7 @@ for (const topology of TOPOLOGIES) {
     });
 
     test(`any other request answers 404 with a JSON body [${topology.label}]`, async (t) => {
-      const http = new PinnedHttp(server().httpUrl);
+      const http = new PinnedHttp(server());
       t.after(() => http.close());
       for (const [method, path] of [
         ['GET', '/'],

@@ -33,7 +33,7 @@ for (const topology of TOPOLOGIES) {
     const withToken = { query: `token=${TOKEN}` };
     const fleetOf = (t: TestContext): Fleet => new Fleet(server(), topology, t);
     const pinned = (t: TestContext): PinnedHttp => {
-      const http = new PinnedHttp(server().httpUrl);
+      const http = new PinnedHttp(server());
       t.after(() => http.close());
       return http;
     };
@@ -199,7 +199,7 @@ for (const topology of TOPOLOGIES) {
 
     test(`temporary tokens expire after --temp-token-ttl, for the handshake and for channel-connect [${topology.label}]`, async (t) => {
       const fleet = new Fleet(server(), topology, t);
-      const http = new PinnedHttp(server().httpUrl);
+      const http = new PinnedHttp(server());
       t.after(() => http.close());
       const room = uniqueChannel('expiring');
       const forHandshake = await mint(http, EXPIRING_TOKEN, {});

@@ -30,7 +30,8 @@ export interface RegistryResults {
   join: null;
   leave: null;
   assoc: null;
-  'mint-token': string;
+  /** A token, or how many seconds until one can be minted when the cap is reached. */
+  'mint-token': { token: string } | { retryAfter: number };
   'admit-token': boolean;
   'consume-token': boolean;
   'has-members': boolean;
@@ -49,6 +50,16 @@ export interface WorkerUsage {
   framesReceived: number;
   /** Frames this worker published to a topic (each once, whatever the recipients), since it started. */
   framesPublished: number;
+  /** Messages waiting for at least one acknowledgment now. */
+  ackPending: number;
+  /** Deliveries given up after the last re-send, since the worker started. */
+  ackGivenUp: number;
+  /** Sockets closed with 1008 for leaving too much unacknowledged, since the worker started. */
+  ackOverflowClosed: number;
+  /** Bytes this worker has queued towards the primary now. */
+  ipcQueuedBytes: number;
+  /** Frames refused because the link between processes was full for their sender, since the worker started. */
+  ipcRefused: number;
 }
 
 export interface WorkerStats extends WorkerUsage {
@@ -62,6 +73,8 @@ export interface ServerStats {
   channels: number;
   /** Resident memory of the whole server (primary and workers), bytes. */
   rss: number;
+  /** Live temporary tokens the registry keeps. */
+  temporaryTokens: number;
   workers: WorkerStats[];
 }
 
@@ -81,6 +94,10 @@ export type WorkerMessage =
 
 export type PrimaryMessage =
   | { type: 'publish'; publication: Publication }
+  /** Whether other workers now have subscribers of these topics: publish across only then. */
+  | { type: 'interest'; topics: Topic[]; remote: boolean }
+  /** The primary's queue towards some worker is over its bound: heavy senders must hold off. */
+  | { type: 'flow'; congested: boolean }
   | { type: 'response'; id: number; ok: true; result: unknown }
   | { type: 'response'; id: number; ok: false; error: string }
   | { type: 'fds'; first: number; count: number }

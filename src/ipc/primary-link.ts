@@ -1,4 +1,4 @@
-import { BatchQueue, isBatch } from './batch-queue.js';
+import { BatchQueue, SMALL_MESSAGE_BYTES, isBatch } from './batch-queue.js';
 import type { PrimaryMessage, Request, WorkerMessage } from './messages.js';
 
 type Incoming<T extends PrimaryMessage['type']> = Extract<PrimaryMessage, { type: T }>;
@@ -8,9 +8,13 @@ type Incoming<T extends PrimaryMessage['type']> = Extract<PrimaryMessage, { type
  * and dispatch of what the primary sends.
  */
 export class PrimaryLink {
-  private readonly queue = new BatchQueue<WorkerMessage>((batch) => {
-    if (process.connected) process.send?.(batch);
-  });
+  private readonly queue = new BatchQueue<WorkerMessage>(
+    (batch, written) => {
+      if (!process.connected || !process.send) return written();
+      process.send(batch, undefined, {}, () => written());
+    },
+    (message) => (message.type === 'publish' ? message.publication.frame.length + SMALL_MESSAGE_BYTES : SMALL_MESSAGE_BYTES),
+  );
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private readonly listeners: { [T in PrimaryMessage['type']]?: (message: Incoming<T>) => void } = {};
@@ -36,6 +40,11 @@ export class PrimaryLink {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       this.queue.push({ type: 'request', id, request });
     });
+  }
+
+  /** Bytes queued towards the primary, here or in the channel's write buffer. */
+  get queuedBytes(): number {
+    return this.queue.queuedBytes;
   }
 
   /** Sends what is queued without waiting for the end of the turn (before exiting). */

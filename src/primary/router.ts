@@ -1,6 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
-import { BatchQueue } from '../ipc/batch-queue.js';
+import { BatchQueue, SMALL_MESSAGE_BYTES } from '../ipc/batch-queue.js';
 import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
@@ -11,47 +11,87 @@ import type { TaskPool } from './task-pool.js';
 interface Attached {
   readonly worker: Worker;
   readonly queue: BatchQueue<PrimaryMessage>;
+  /** False until the worker's first message: it may not be listening to the channel before. */
+  greeted: boolean;
+  /** What was sent before the greeting, delivered right after it. */
+  early: PrimaryMessage[];
   usage: WorkerUsage;
 }
 
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
 export const FD_BLOCK = 1024;
 
+const EMPTY_USAGE: WorkerUsage = {
+  rss: 0,
+  slowConsumersClosed: 0,
+  slowConsumersDropping: 0,
+  framesReceived: 0,
+  framesPublished: 0,
+  ackPending: 0,
+  ackGivenUp: 0,
+  ackOverflowClosed: 0,
+  ipcQueuedBytes: 0,
+  ipcRefused: 0,
+};
+
+function sizeOf(message: PrimaryMessage): number {
+  return message.type === 'publish' ? message.publication.frame.length + SMALL_MESSAGE_BYTES : SMALL_MESSAGE_BYTES;
+}
+
 /**
  * The primary's switchboard: relays publications to the workers that have subscribers,
  * answers registry and task requests, and publishes presence changes. It never touches a
- * single recipient: workers deliver through their uWS topics.
+ * single recipient: workers deliver through their uWS topics. It tells each worker which
+ * topics other workers hold, so that a publication crosses only when someone is there, and
+ * tells every worker to hold off heavy senders while its queue towards one worker is full.
  */
 export class Router {
   private readonly workers = new Map<number, Attached>();
   private nextFd = 1;
   private nextAckId = 0;
+  private congested = false;
 
   constructor(
     private readonly config: ServerConfig,
     private readonly registry: MemoryRegistry,
     private readonly pool: TaskPool,
     private readonly log: Logger,
-  ) {}
+  ) {
+    registry.onTopicWorkers = (topic, worker, added, others) => this.interestChanged(topic, worker, added, others);
+  }
 
   attach(worker: Worker): void {
-    const queue = new BatchQueue<PrimaryMessage>((batch) => {
-      if (worker.isConnected()) worker.send(batch);
-    });
-    this.workers.set(worker.id, { worker, queue, usage: { rss: 0, slowConsumersClosed: 0, slowConsumersDropping: 0, framesReceived: 0, framesPublished: 0 } });
+    const queue = new BatchQueue<PrimaryMessage>((batch, written) => {
+      if (!worker.isConnected()) return written();
+      worker.send(batch, undefined, {}, () => {
+        written();
+        this.checkFlow();
+      });
+    }, sizeOf);
+    this.workers.set(worker.id, { worker, queue, greeted: false, early: [], usage: EMPTY_USAGE });
   }
 
   /** Forgets a worker that exited, and tells its sockets' channels they left. */
   detach(workerId: number): void {
     this.workers.delete(workerId);
     for (const change of this.registry.dropWorker(workerId)) this.announce('channel-disconnect', change);
+    this.checkFlow();
   }
 
   send(workerId: number, message: PrimaryMessage): void {
-    this.workers.get(workerId)?.queue.push(message);
+    const attached = this.workers.get(workerId);
+    if (!attached) return;
+    if (!attached.greeted) {
+      // The greeting brings the whole picture of who holds what: a change before it is moot.
+      if (message.type !== 'interest') attached.early.push(message);
+      return;
+    }
+    attached.queue.push(message);
+    if (message.type === 'publish' && !this.congested && attached.queue.queuedBytes > this.config.ipcQueueLimit) this.checkFlow();
   }
 
   handle(workerId: number, message: WorkerMessage): void {
+    this.greet(workerId);
     switch (message.type) {
       case 'publish':
         this.route(message.publication, workerId);
@@ -112,7 +152,43 @@ export class Router {
       ...usage,
     }));
     const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
-    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, workers };
+    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, workers };
+  }
+
+  /** A worker's first message: it listens now, so it gets the topics others hold, then what waited. */
+  private greet(workerId: number): void {
+    const attached = this.workers.get(workerId);
+    if (!attached || attached.greeted) return;
+    attached.greeted = true;
+    // The worker holds nothing yet, so every topic held anywhere is held elsewhere.
+    attached.queue.push({ type: 'interest', topics: [...this.registry.topics()], remote: true });
+    if (this.congested) attached.queue.push({ type: 'flow', congested: true });
+    for (const message of attached.early) attached.queue.push(message);
+    attached.early = [];
+  }
+
+  /** Tells the workers whose view changed whether others now hold `topic`. */
+  private interestChanged(topic: string, worker: number, added: boolean, others: number[]): void {
+    const message: PrimaryMessage = { type: 'interest', topics: [topic], remote: added };
+    if (others.length === 1) this.send(others[0]!, message);
+    else if (others.length === 0) {
+      for (const id of this.workers.keys()) if (id !== worker) this.send(id, message);
+    }
+  }
+
+  /**
+   * Congested while the queue towards some worker is over --ipc-queue-limit; clear once all
+   * are under half of it, so that the state does not flap at the bound.
+   */
+  private checkFlow(): void {
+    let largest = 0;
+    for (const attached of this.workers.values()) largest = Math.max(largest, attached.queue.queuedBytes);
+    const limit = this.config.ipcQueueLimit;
+    const congested = this.congested ? largest > limit / 2 : largest > limit;
+    if (congested === this.congested) return;
+    this.congested = congested;
+    this.log.warn({ queuedBytes: largest, limit }, congested ? 'queue towards a worker is full: holding off heavy senders' : 'queues between processes drained');
+    for (const id of this.workers.keys()) this.send(id, { type: 'flow', congested });
   }
 
   private respond(workerId: number, id: number, compute: () => unknown): void {
@@ -141,7 +217,7 @@ export class Router {
         this.registry.assoc(request.fd, request.userId);
         return null;
       case 'mint-token':
-        return this.registry.mintToken(request.channel, this.config.tempTokenTtl * 1000);
+        return this.registry.mintToken(request.channel, this.config.tempTokenTtl * 1000, this.config.tempTokenMax);
       case 'admit-token':
         return this.registry.admitToken(request.token);
       case 'consume-token':
@@ -159,7 +235,8 @@ export class Router {
   private announce(action: 'channel-connect' | 'channel-disconnect', change: MembershipChange): void {
     if (!this.config.presence || change.snapshot.fds.length === 0) return;
     const ackId = this.config.ack ? `p-${(this.nextAckId++).toString(36)}` : undefined;
-    const frame = presenceFrame(action, change.fd, change.channel, change.snapshot, this.config.presenceMaxMembers, ackId);
+    const limits = { maxMembers: this.config.presenceMaxMembers, maxBytes: this.config.presenceMaxBytes };
+    const frame = presenceFrame(action, change.fd, change.channel, change.snapshot, limits, ackId);
     this.route({ topic: channelTopic(change.channel), frame, ...(ackId ? { ackId } : {}) }, undefined);
   }
 }

@@ -55,7 +55,7 @@ export class Supervisor {
     private readonly options: PrimaryOptions,
   ) {
     this.port = config.port;
-    this.pool = new TaskPool(config.taskWorkers, { token: config.token });
+    this.pool = new TaskPool(config.taskWorkers, {});
     this.router = new Router(config, this.registry, this.pool, log);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }

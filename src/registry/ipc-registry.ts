@@ -38,7 +38,7 @@ export class IpcRegistry implements Registry {
     await this.ask({ op: 'assoc', fd, userId });
   }
 
-  mintToken(channel: string | null): Promise<string> {
+  mintToken(channel: string | null): Promise<{ token: string } | { retryAfter: number }> {
     return this.ask({ op: 'mint-token', channel });
   }
 

@@ -23,6 +23,12 @@ export interface MembershipChange {
 }
 
 /**
+ * Called when one worker gains its first or loses its last subscriber of a topic.
+ * `others` are the other workers with subscribers, the same before and after the change.
+ */
+export type TopicWorkersListener = (topic: string, worker: number, added: boolean, others: number[]) => void;
+
+/**
  * Global state of one server: which socket is where, user ids, and temporary tokens.
  * Lives in the primary; workers reach it through the router. Also counts, per topic, the
  * members each worker has, so the router forwards a topic's traffic only where it lands.
@@ -34,6 +40,9 @@ export class MemoryRegistry {
   private readonly tokens = new Map<string, TemporaryToken>();
   /** Open sockets plus admitted handshakes, per remote address, when that is limited. */
   private readonly addresses = new Map<string, number>();
+
+  /** Told of every change in which workers hold a topic (the router keeps workers informed). */
+  onTopicWorkers: TopicWorkersListener = () => {};
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -148,11 +157,29 @@ export class MemoryRegistry {
     return { fds, userIds };
   }
 
-  mintToken(channel: string | null, ttlMs: number): string {
-    this.sweepTokens();
+  /** Topics with subscribers on any worker. */
+  topics(): Iterable<string> {
+    return this.topicWorkers.keys();
+  }
+
+  /** Live temporary tokens (expired ones not yet swept included). */
+  get tokenCount(): number {
+    return this.tokens.size;
+  }
+
+  /**
+   * Mints a temporary token, unless `max` live ones exist: then the seconds until the
+   * oldest expires. Tokens all live `ttlMs`, so the map's insertion order is expiry order.
+   */
+  mintToken(channel: string | null, ttlMs: number, max = Infinity): { token: string } | { retryAfter: number } {
+    this.sweepTokens(this.tokens.size >= max);
+    if (this.tokens.size >= max) {
+      const oldest = this.tokens.values().next().value as TemporaryToken;
+      return { retryAfter: Math.max(1, Math.ceil((oldest.expiresAt - this.now()) / 1000)) };
+    }
     const token = newTemporaryToken();
     this.tokens.set(token, { channel, expiresAt: this.now() + ttlMs });
-    return token;
+    return { token };
   }
 
   /**
@@ -185,20 +212,31 @@ export class MemoryRegistry {
 
   private lastSweep = 0;
 
-  /** Drops expired tokens, at most once a second so that minting stays O(1). */
-  private sweepTokens(): void {
+  /**
+   * Drops expired tokens from the front of the map (the oldest first), at most once a
+   * second unless `now` is asked for, so that minting stays O(1).
+   */
+  private sweepTokens(force = false): void {
     const now = this.now();
-    if (now - this.lastSweep < 1000) return;
+    if (!force && now - this.lastSweep < 1000) return;
     this.lastSweep = now;
-    for (const [token, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(token);
+    for (const [token, entry] of this.tokens) {
+      if (entry.expiresAt > now) break;
+      this.tokens.delete(token);
+    }
   }
 
   private count(topic: string, worker: number, delta: number): void {
     let perWorker = this.topicWorkers.get(topic);
     if (!perWorker) this.topicWorkers.set(topic, (perWorker = new Map()));
-    const next = (perWorker.get(worker) ?? 0) + delta;
+    const before = perWorker.get(worker) ?? 0;
+    const next = before + delta;
     if (next > 0) perWorker.set(worker, next);
     else perWorker.delete(worker);
     if (perWorker.size === 0) this.topicWorkers.delete(topic);
+    if ((before > 0) !== (next > 0)) {
+      const others = [...perWorker.keys()].filter((w) => w !== worker);
+      this.onTopicWorkers(topic, worker, next > 0, others);
+    }
   }
 }

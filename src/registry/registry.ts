@@ -11,7 +11,8 @@ export interface Registry {
   join(fd: number, channel: string): Promise<void>;
   leave(fd: number): Promise<void>;
   assoc(fd: number, userId: string | number): Promise<void>;
-  mintToken(channel: string | null): Promise<string>;
+  /** A new temporary token, or the seconds to wait when the server holds its maximum. */
+  mintToken(channel: string | null): Promise<{ token: string } | { retryAfter: number }>;
   /** True when a temporary token admits a handshake (a channel-less one is spent by it). */
   admitToken(token: string): Promise<boolean>;
   /** Spends a temporary token on channel-connect; true when it was minted for `channel`. */

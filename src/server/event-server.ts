@@ -6,6 +6,7 @@ import type { WorkerUsage } from '../ipc/messages.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
+import { envelope } from '../protocol/native/envelope.js';
 import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
 import type { Registry } from '../registry/registry.js';
@@ -21,6 +22,7 @@ import { httpRoutes, notFound } from './http-api.js';
 import { originChecker } from './origins.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { FloodControl } from './token-bucket.js';
+import { RefusalLog } from './refusal-log.js';
 
 export interface EventServerDeps {
   config: ServerConfig;
@@ -37,12 +39,19 @@ interface Local {
   connection: Connection;
   /** Present when --message-rate limits what a socket may send. */
   flood: FloodControl | undefined;
+  /** Bytes this socket sent across workers in the current second, and when that second began. */
+  crossBytes: number;
+  crossWindow: number;
+  /** Set once the socket left too much unacknowledged: it is told once and closed. */
+  ackOverflowed: boolean;
 }
 
 const FD_LOW_WATER = 256;
 const USAGE_INTERVAL_MS = 1000;
 /** Time a draining worker keeps running after its last socket closed, for the close handshakes. */
 const CLOSE_LINGER_MS = 500;
+/** While the way across is congested, a socket that sent more than this share of --ipc-queue-limit across in the last second is refused. */
+const HEAVY_SENDER_SHARE = 1 / 64;
 
 /**
  * One event worker: wires the uWS transport to the native protocol, and implements the
@@ -66,6 +75,11 @@ export class EventServer implements Hub {
   private readonly uwsBackpressure: number;
   private framesReceived = 0;
   private framesPublished = 0;
+  private ipcRefused = 0;
+  /** Handshakes that passed every check and are on their way to open: they hold a connection slot. */
+  private admittedUpgrades = 0;
+  private readonly heavySenderBytes: number;
+  private readonly refusals: RefusalLog;
   private readonly originAllowed: (origin: string | undefined) => boolean;
   /** This worker's part of --max-connections; 0 = no limit. */
   private readonly workerShare: number;
@@ -73,7 +87,13 @@ export class EventServer implements Hub {
   constructor(private readonly deps: EventServerDeps) {
     const { config, link, bus, log } = deps;
     this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
-    this.protocol = new NativeProtocol(this, log, deps.actions, config.maxJsonDepth);
+    this.protocol = new NativeProtocol(this, log, deps.actions, {
+      maxJsonDepth: config.maxJsonDepth,
+      // A frame the server accepts must fit while the socket waits on an earlier one.
+      maxBacklogBytes: Math.max(1024 * 1024, config.maxPayload),
+    });
+    this.heavySenderBytes = config.ipcQueueLimit * HEAVY_SENDER_SHARE;
+    this.refusals = new RefusalLog(log);
     // Under the close policy uWS keeps queueing past the limit, so the 1013 close frame usually still fits.
     this.uwsBackpressure = config.slowConsumer === 'close' ? config.maxBackpressure * 2 : config.maxBackpressure;
     this.slow = new SlowConsumers(config.slowConsumer, config.maxBackpressure, this.uwsBackpressure, log);
@@ -84,7 +104,10 @@ export class EventServer implements Hub {
     this.acks = new AckTracker({
       attempts: config.ackAttempts,
       intervalMs: config.ackTimeout * 1000,
+      maxPendingPerSocket: config.ackMaxPending,
+      maxPendingBytesPerSocket: config.ackMaxPendingBytes,
       resend: (fd, frame) => this.locals.get(fd)?.connection.send(frame) ?? false,
+      overflow: (fd) => this.ackOverflow(fd),
       wait: (delayMs) => deps.tasks.run({ name: 'ack-timer', input: { delayMs } }),
       log,
     });
@@ -125,6 +148,11 @@ export class EventServer implements Hub {
         slowConsumersDropping: this.slow.dropping,
         framesReceived: this.framesReceived,
         framesPublished: this.framesPublished,
+        ackPending: this.acks.size,
+        ackGivenUp: this.acks.givenUp,
+        ackOverflowClosed: this.acks.overflowed,
+        ipcQueuedBytes: this.deps.link.queuedBytes,
+        ipcRefused: this.ipcRefused,
       };
       this.deps.link.send({ type: 'usage', usage });
     };
@@ -166,12 +194,19 @@ export class EventServer implements Hub {
     if (ackId) this.acks.track(ackId, frame, [session.fd]);
   }
 
-  publish(topic: string, frame: string, options: { except?: Session; ackId?: string } = {}): void {
+  publish(topic: string, frame: string, options: { except?: Session; ackId?: string; from?: Session } = {}): boolean {
+    const { bus } = this.deps;
+    const crosses = bus.crosses(topic);
+    if (crosses && !this.admitAcross(options.from ?? options.except, frame.length)) {
+      this.ipcRefused++;
+      return false;
+    }
     this.framesPublished++;
     const sender = options.except ? this.locals.get(options.except.fd)?.connection : undefined;
     this.transport.publish(topic, frame, sender);
-    this.deps.bus.publish(options.ackId ? { topic, frame, ackId: options.ackId } : { topic, frame });
+    if (crosses) bus.publish(options.ackId ? { topic, frame, ackId: options.ackId } : { topic, frame });
     if (options.ackId) this.trackTopic(options.ackId, topic, frame, options.except?.fd);
+    return true;
   }
 
   async join(session: Session, channel: string): Promise<void> {
@@ -210,33 +245,74 @@ export class EventServer implements Hub {
     this.acks.acknowledge(session.fd, id);
   }
 
+  /**
+   * Whether a frame of `bytes` may cross to the other workers now: always while the way is
+   * clear; while it is congested only for senders that sent little across this last second
+   * (HTTP publishes, which have no socket, count as heavy); never while it is full.
+   */
+  private admitAcross(sender: Session | undefined, bytes: number): boolean {
+    const pressure = this.deps.bus.pressure();
+    if (pressure === 'full') return false;
+    const local = sender ? this.locals.get(sender.fd) : undefined;
+    if (!local) return pressure === 'clear';
+    const now = Date.now();
+    if (now - local.crossWindow >= 1000) {
+      local.crossWindow = now;
+      local.crossBytes = 0;
+    }
+    if (pressure === 'congested' && local.crossBytes > this.heavySenderBytes) return false;
+    local.crossBytes += bytes;
+    return true;
+  }
+
+  /** A socket left more unacknowledged than it may: told once, then closed. */
+  private ackOverflow(fd: number): void {
+    const local = this.locals.get(fd);
+    if (!local || local.ackOverflowed) return;
+    local.ackOverflowed = true;
+    const { ackMaxPending, ackMaxPendingBytes } = this.deps.config;
+    this.deps.log.warn({ fd, limit: ackMaxPending, bytes: ackMaxPendingBytes }, 'socket left too much unacknowledged: closed');
+    // Not tracked itself: this socket is past acknowledging anything.
+    local.connection.send(envelope('error', FrameErrors.ackOverflow(ackMaxPending, ackMaxPendingBytes), fd, this.newAckId()));
+    local.connection.end(1008, 'Too many unacknowledged messages');
+  }
+
   // ---- transport events ----
 
   private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
-    const { config, registry, log } = this.deps;
-    const refuse = (status: number, error: string, reason: string): HandshakeVerdict => {
-      log.warn({ remoteAddress: info.remoteAddress, reason }, 'handshake refused');
+    const { config, registry } = this.deps;
+    const refuse = (status: number, error: string, kind: string, reason: string): HandshakeVerdict => {
+      this.refusals.refused(kind, { remoteAddress: info.remoteAddress, status, reason }, 'handshake refused');
       return { accept: false, status, body: JSON.stringify({ error }) };
     };
-    if (!this.originAllowed(info.headers['origin'])) return refuse(403, HttpErrors.originNotAllowed, `origin ${info.headers['origin']?.slice(0, 200)} not allowed`);
-    // This handshake is itself one of the upgrades in flight.
-    if (this.workerShare > 0 && this.transport.connectionCount + this.transport.upgradesInFlight - 1 >= this.workerShare) {
-      return refuse(503, HttpErrors.tooManyConnections, 'connection limit reached');
+    if (!this.originAllowed(info.headers['origin'])) {
+      return refuse(403, HttpErrors.originNotAllowed, 'origin', `origin ${info.headers['origin']?.slice(0, 200)} not allowed`);
     }
     const { token } = config;
     if (token !== undefined) {
       const given = info.query.get('token');
       const valid = given !== null && given !== '' && (secretsEqual(given, token) || (await registry.admitToken(given)));
-      if (!valid) return refuse(401, HttpErrors.unauthorized, given ? 'wrong token' : 'no token');
+      if (!valid) return refuse(401, HttpErrors.unauthorized, 'token', given ? 'wrong token' : 'no token');
     }
+    // Counted only now that the token passed, so unauthenticated handshakes take no one's slot.
+    if (this.workerShare > 0 && this.transport.connectionCount + this.admittedUpgrades >= this.workerShare) {
+      return refuse(503, HttpErrors.tooManyConnections, 'connections', 'connection limit reached');
+    }
+    this.admittedUpgrades++;
+    let admitted = true;
+    const unadmit = (): void => {
+      if (admitted) this.admittedUpgrades--;
+      admitted = false;
+    };
     if (config.maxConnectionsPerIp > 0) {
       const address = info.remoteAddress;
       if (!(await registry.admitAddress(address, config.maxConnectionsPerIp))) {
-        return refuse(429, HttpErrors.tooManyFromAddress, 'connections per address limit reached');
+        unadmit();
+        return refuse(429, HttpErrors.tooManyFromAddress, 'address', 'connections per address limit reached');
       }
-      return { accept: true, abandoned: () => registry.releaseAddress(address) };
+      return { accept: true, opened: unadmit, abandoned: () => (unadmit(), registry.releaseAddress(address)) };
     }
-    return { accept: true };
+    return { accept: true, opened: unadmit, abandoned: unadmit };
   }
 
   /** Flood control: true when the frame may be processed. */
@@ -261,7 +337,7 @@ export class EventServer implements Hub {
     const session = this.protocol.createSession(connection.fd);
     const { messageRate, messageBurst } = this.deps.config;
     const flood = messageRate > 0 ? new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))) : undefined;
-    const local: Local = { session, connection, flood };
+    const local: Local = { session, connection, flood, crossBytes: 0, crossWindow: 0, ackOverflowed: false };
     this.locals.set(connection.fd, local);
     // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
     this.subscribe(local, ALL_TOPIC);

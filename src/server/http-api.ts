@@ -31,15 +31,23 @@ function parseObject(body: Buffer): Record<string, unknown> | undefined {
 /** The HTTP endpoints of PROTOCOL.md and /health, independent of the transport. */
 export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
   const { config, hub, registry } = deps;
-  const authorized = (request: HttpRequestInfo): boolean => {
+  /** True when no server token is set, or the request carries one of `accepted`. */
+  const carries = (request: HttpRequestInfo, accepted: (string | undefined)[]): boolean => {
     if (config.token === undefined) return true;
-    const given = request.query.get('token');
-    return given !== null && secretsEqual(given, config.token);
+    const header = request.headers['authorization'];
+    const given = request.query.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : null);
+    // Every candidate is compared, so the time taken does not tell which one matched.
+    return given !== null && accepted.reduce((match, secret) => (secret !== undefined && secretsEqual(given, secret)) || match, false);
   };
-  const guarded = (handler: HttpHandler): HttpHandler => (request) =>
-    authorized(request) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized });
+  const guardedBy = (accepted: (string | undefined)[], handler: HttpHandler): HttpHandler => (request) =>
+    carries(request, accepted) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized });
+  const guarded = (handler: HttpHandler): HttpHandler => guardedBy([config.token], handler);
+  /** What operators' probes and scrapers read: the server token or --metrics-token opens it. */
+  const monitored = (handler: HttpHandler): HttpHandler => guardedBy([config.token, config.metricsToken], handler);
 
   const mintToken: HttpHandler = async (request): Promise<HttpReply> => {
+    // A temporary token stands in for the server token: without one it would admit nothing.
+    if (config.token === undefined) return jsonReply(400, { error: HttpErrors.noServerToken });
     const body = parseObject(request.body);
     if (!body) return jsonReply(400, { error: HttpErrors.invalidJson });
     const channel = body['channel'];
@@ -48,7 +56,11 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
     }
     const problem = typeof channel === 'string' ? channelNameProblem(channel) : undefined;
     if (problem) return jsonReply(400, { error: problem });
-    return jsonReply(200, { auth: await registry.mintToken(typeof channel === 'string' && channel !== '' ? channel : null) });
+    const minted = await registry.mintToken(typeof channel === 'string' && channel !== '' ? channel : null);
+    if ('retryAfter' in minted) {
+      return { ...jsonReply(503, { error: HttpErrors.tooManyTokens(config.tempTokenMax) }), headers: { 'retry-after': String(minted.retryAfter) } };
+    }
+    return jsonReply(200, { auth: minted.token });
   };
 
   const sendMessage: HttpHandler = async (request): Promise<HttpReply> => {
@@ -61,7 +73,9 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
       return jsonReply(404, { error: HttpErrors.channelNotFound });
     }
     const ackId = hub.newAckId();
-    hub.publish(channelTopic(channel), envelope('broadcast-action', message, undefined, ackId), ackId ? { ackId } : {});
+    if (!hub.publish(channelTopic(channel), envelope('broadcast-action', message, undefined, ackId), ackId ? { ackId } : {})) {
+      return { ...jsonReply(503, { error: HttpErrors.busy }), headers: { 'retry-after': '1' } };
+    }
     return jsonReply(200, { success: 'Message sent successfully!' });
   };
 
@@ -79,8 +93,8 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
   return [
     { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
     { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
-    { method: 'GET', path: '/health', handler: health },
-    { method: 'GET', path: '/metrics', handler: metrics },
+    { method: 'GET', path: '/health', handler: monitored(health) },
+    { method: 'GET', path: '/metrics', handler: monitored(metrics) },
     ...(config.demo ? demoRoutes() : []),
   ];
 }

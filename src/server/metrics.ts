@@ -11,6 +11,11 @@ const PER_WORKER: { name: string; help: string; kind: 'gauge' | 'counter'; value
   { name: 'conveyor_frames_published_total', help: 'Frames published to a channel or to everyone (counted once, whatever the recipients)', kind: 'counter', value: 'framesPublished' },
   { name: 'conveyor_slow_consumers_closed_total', help: 'Sockets closed with 1013 for passing --max-backpressure', kind: 'counter', value: 'slowConsumersClosed' },
   { name: 'conveyor_slow_consumers_dropping_total', help: 'Times a slow socket was found missing messages under --slow-consumer drop', kind: 'counter', value: 'slowConsumersDropping' },
+  { name: 'conveyor_ack_pending', help: 'Messages waiting for at least one acknowledgment', kind: 'gauge', value: 'ackPending' },
+  { name: 'conveyor_ack_given_up_total', help: 'Deliveries given up after the last re-send without an acknowledgment', kind: 'counter', value: 'ackGivenUp' },
+  { name: 'conveyor_ack_overflow_closed_total', help: 'Sockets closed with 1008 for passing --ack-max-pending or --ack-max-pending-bytes', kind: 'counter', value: 'ackOverflowClosed' },
+  { name: 'conveyor_ipc_queued_bytes', help: 'Bytes an event worker has queued towards the primary', kind: 'gauge', value: 'ipcQueuedBytes' },
+  { name: 'conveyor_ipc_refused_total', help: 'Frames refused because the link between processes was full for their sender', kind: 'counter', value: 'ipcRefused' },
 ];
 
 /**
@@ -23,6 +28,7 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
   new Gauge({ name: 'conveyor_channels', help: 'Channels with at least one member', registers: [registry] }).set(stats.channels);
   new Gauge({ name: 'conveyor_rss_bytes', help: 'Resident memory of the primary and every worker', registers: [registry] }).set(stats.rss);
   new Gauge({ name: 'conveyor_workers', help: 'Running event workers', registers: [registry] }).set(stats.workers.length);
+  new Gauge({ name: 'conveyor_temporary_tokens', help: 'Live temporary tokens (--temp-token-max bounds them)', registers: [registry] }).set(stats.temporaryTokens);
   for (const spec of PER_WORKER) {
     const options = { name: spec.name, help: spec.help, labelNames: ['worker'] as const, registers: [registry] };
     const metric = spec.kind === 'gauge' ? new Gauge(options) : new Counter(options);

@@ -18,7 +18,7 @@ export function runEventWorker(config: ServerConfig, actions: readonly ActionDef
   const server = new EventServer({
     config,
     link,
-    bus: new IpcBus(link),
+    bus: new IpcBus(link, config.ipcQueueLimit),
     registry: new IpcRegistry(link),
     tasks: new TaskRunner(link),
     log,

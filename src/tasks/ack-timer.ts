@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AckTimerInput, AckTimerOutput } from './types.js';
 
 /**
- * Waits out one acknowledgment interval. It is never cancelled: a timer whose message was
- * acknowledged meanwhile simply finds nothing left to re-send when it returns.
+ * One tick of a worker's acknowledgment clock. A worker has at most one tick under way,
+ * whatever the number of messages it tracks, and it is never cancelled: a tick that finds
+ * nothing due simply schedules the next one.
  */
 export async function ackTimerTask(input: AckTimerInput): Promise<AckTimerOutput> {
   await sleep(input.delayMs);

@@ -5,10 +5,10 @@ import type { TaskEnvironment, TaskRequest, TaskResult } from './types.js';
 export type * from './types.js';
 
 /** Runs one task by name; the single entry of every task thread. */
-export async function runTask(request: TaskRequest, env: TaskEnvironment): Promise<TaskResult> {
+export async function runTask(request: TaskRequest, _env: TaskEnvironment): Promise<TaskResult> {
   switch (request.name) {
     case 'fanout':
-      return fanoutTask(request.input, env);
+      return fanoutTask(request.input);
     case 'ack-timer':
       return ackTimerTask(request.input);
   }

@@ -2,14 +2,14 @@
 
 export interface FanoutInput {
   fd: number;
-  /** The client's `data`; absent when the frame had none. */
-  data?: unknown;
-  hasData: boolean;
-  auth?: unknown;
+  /** The client's `data`, already checked to be present. */
+  data: unknown;
   ackId?: string;
 }
 
-export type FanoutOutput = { ok: true; frame: string } | { ok: false; error: string };
+export interface FanoutOutput {
+  frame: string;
+}
 
 export interface AckTimerInput {
   delayMs: number;
@@ -28,7 +28,5 @@ export interface TaskOutputs {
 
 export type TaskResult = TaskOutputs[keyof TaskOutputs];
 
-/** What every task thread knows from start: the server token, never sent per task. */
-export interface TaskEnvironment {
-  token: string | undefined;
-}
+/** What every task thread knows from start. */
+export interface TaskEnvironment {}

@@ -11,8 +11,8 @@ export interface HandshakeInfo {
 }
 
 export type HandshakeVerdict =
-  /** `abandoned` runs when the client went away before the upgrade completed. */
-  | { accept: true; abandoned?: () => void }
+  /** `opened` runs when the socket opened; `abandoned` when the client went away before. */
+  | { accept: true; opened?: () => void; abandoned?: () => void }
   | { accept: false; status: number; body: string };
 
 /** What the transport calls into; it knows nothing of actions or channels. */
@@ -69,6 +69,7 @@ export class Transport {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
         const data = ws.getUserData();
+        data.admission.opened = true;
         const connection = new Connection(ws, data.fd, data.remoteAddress, this.turn);
         data.connection = connection;
         this.sockets.add(connection);
@@ -96,7 +97,9 @@ export class Transport {
     this.app.any('/*', (res, req) => {
       const method = req.getMethod().toUpperCase();
       const path = req.getUrl();
-      const route = this.handlers.routes.find((r) => r.path === path && (r.method === method || r.method === '*'));
+      // HEAD is answered wherever GET is, with the same status and headers and no body.
+      const wanted = method === 'HEAD' ? 'GET' : method;
+      const route = this.handlers.routes.find((r) => r.path === path && (r.method === wanted || r.method === '*'));
       serveHttp(res, req, this.options.maxHttpBody, route?.handler ?? this.handlers.notFound, this.handlers.onError);
     });
   }
@@ -170,11 +173,17 @@ export class Transport {
         }
         return;
       }
-      const fd = await this.handlers.allocateFd();
-      if (aborted) return verdict.abandoned?.();
-      res.cork(() => {
-        res.upgrade<SocketData>({ fd, remoteAddress: info.remoteAddress }, key, protocol, extensions, context);
-      });
+      // uWS copies the user data object, but not what it points to: the open handler marks this one.
+      const admission = { opened: false };
+      try {
+        const fd = await this.handlers.allocateFd();
+        if (aborted) return;
+        res.cork(() => res.upgrade<SocketData>({ fd, remoteAddress: info.remoteAddress, admission }, key, protocol, extensions, context));
+      } finally {
+        // uWS runs the open handler inside upgrade(): a socket not open by now never will be.
+        if (admission.opened) verdict.opened?.();
+        else verdict.abandoned?.();
+      }
     };
     finish()
       .catch((error: unknown) => {

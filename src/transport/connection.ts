@@ -5,6 +5,8 @@ import type { UWS } from './uws.js';
 export interface SocketData {
   fd: number;
   remoteAddress: string;
+  /** Marked by the open handler, which uWS runs inside res.upgrade(). */
+  admission: { opened: boolean };
   connection?: Connection;
 }
 

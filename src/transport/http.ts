@@ -69,48 +69,71 @@ export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): Omit<H
 /**
  * Serves one HTTP request with `handler`: reads the body up to `maxBody` bytes (413 past
  * it), survives the client aborting, and answers inside cork as uWS requires.
+ *
+ * uWS keeps one response pending per connection and closes the connection when it parses
+ * a second request before the first was answered. So the handler starts only on the next
+ * turn (setImmediate runs after uWS parsed what it had read, microtasks run before), and
+ * only if the connection is still there: a pipelined request closes it before anything
+ * was carried out. Meanwhile the response is paused, so uWS reads no more requests until
+ * this one is answered, and pipelined requests sent apart are answered in order.
  */
 export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void): void {
   const info = copyRequest(res, req);
   let aborted = false;
+  let paused = false;
   res.onAborted(() => {
     aborted = true;
   });
-  const reply = (r: HttpReply): void => {
+  const reply = (r: HttpReply, closeConnection = false): void => {
     if (aborted) return;
     res.cork(() => {
+      if (paused) res.resume();
       res.writeStatus(statusLine(r.status));
       res.writeHeader('content-type', r.contentType ?? 'application/json');
       for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
-      res.end(r.body);
+      if (info.method === 'HEAD') {
+        // A HEAD answer states the length of the body a GET would get, and sends none.
+        res.writeHeader('content-length', String(typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.length));
+        res.endWithoutBody();
+      } else res.end(r.body, closeConnection);
     });
   };
   const run = (body: Buffer): void => {
-    Promise.resolve()
-      .then(() => handler({ ...info, body }))
-      .then(reply, (error: unknown) => {
-        onError(error);
-        reply(jsonReply(500, { error: 'Internal server error' }));
-      });
+    res.pause();
+    paused = true;
+    setImmediate(() => {
+      if (aborted) return;
+      Promise.resolve()
+        .then(() => handler({ ...info, body }))
+        .then(
+          (r) => reply(r),
+          (error: unknown) => {
+            onError(error);
+            reply(jsonReply(500, { error: 'Internal server error' }));
+          },
+        );
+    });
   };
+  // The body that was not read stays on the connection: close it with the answer.
+  const tooLarge = (): void => reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }), true);
   if (info.method === 'GET' || info.method === 'HEAD') {
     run(Buffer.alloc(0));
     return;
   }
   const declared = Number(info.headers['content-length'] ?? '0');
   if (declared > maxBody) {
-    reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }));
+    tooLarge();
     return;
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  let tooLarge = false;
+  let refused = false;
   res.onData((chunk, isLast) => {
-    if (tooLarge) return;
+    if (refused) return;
     size += chunk.byteLength;
     if (size > maxBody) {
-      tooLarge = true;
-      reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }));
+      refused = true;
+      tooLarge();
       return;
     }
     // uWS reuses the chunk's memory after this callback returns: copy it.

@@ -183,7 +183,13 @@ export class PinnedHttp {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private requests = 0;
 
-  constructor(private readonly baseUrl: string) {}
+  private readonly baseUrl: string;
+  private readonly healthPath: string;
+
+  constructor(server: RunningServer) {
+    this.baseUrl = server.httpUrl;
+    this.healthPath = server.healthPath;
+  }
 
   request(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
@@ -211,7 +217,7 @@ export class PinnedHttp {
 
   /** The worker that serves this connection. */
   async worker(): Promise<number> {
-    const { body } = await this.json('GET', '/health');
+    const { body } = await this.json('GET', this.healthPath);
     return (body as Health).worker;
   }
 

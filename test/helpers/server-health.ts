@@ -25,7 +25,7 @@ export interface HealthReport {
 }
 
 export async function fetchHealth(server: RunningServer): Promise<HealthReport> {
-  const response = await fetch(`${server.httpUrl}/health`);
+  const response = await fetch(`${server.httpUrl}${server.healthPath}`);
   assert.equal(response.status, 200);
   return (await response.json()) as HealthReport;
 }

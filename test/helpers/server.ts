@@ -11,6 +11,8 @@ export interface RunningServer {
   readonly port: number;
   readonly url: string;
   readonly httpUrl: string;
+  /** GET /health's path, with the server token when the server has one (it guards /health). */
+  readonly healthPath: string;
   readonly process: ChildProcess;
   /** Every pino line the server printed so far, parsed. */
   readonly logs: Record<string, unknown>[];
@@ -75,6 +77,8 @@ export async function startNode(args: string[], t?: TestContext, env: NodeJS.Pro
     }),
   ]);
   const port = Number(ready['port']);
+  const tokenAt = args.indexOf('--token');
+  const token = tokenAt >= 0 ? args[tokenAt + 1] : env['CONVEYOR_TOKEN'];
   let stopped: Promise<number | null> | undefined;
   const stop = (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
     if (!stopped) {
@@ -93,6 +97,7 @@ export async function startNode(args: string[], t?: TestContext, env: NodeJS.Pro
     port,
     url: `ws://127.0.0.1:${port}`,
     httpUrl: `http://127.0.0.1:${port}`,
+    healthPath: token ? `/health?token=${encodeURIComponent(token)}` : '/health',
     process: child,
     logs,
     rawOutput,

@@ -1,3 +1,4 @@
+import { FrameErrors } from '../../errors.js';
 import { envelope } from './envelope.js';
 import type { Hub, Session } from './hub.js';
 
@@ -22,7 +23,17 @@ export class ActionContext {
     const ackId = this.hub.newAckId();
     const frame = envelope(action, data, this.session.fd, ackId);
     const topic = this.session.channel === null ? 'lobby' : `ch:${this.session.channel}`;
-    this.hub.publish(topic, frame, { ...(options.includeSelf ? {} : { except: this.session }), ...(ackId ? { ackId } : {}) });
+    this.publish(topic, frame, ackId, !options.includeSelf);
+  }
+
+  /**
+   * Publishes a ready frame to a topic on every worker. When the server cannot take more
+   * from this socket just now (its share of the link between workers is full) nothing is
+   * delivered anywhere and the sender is told so.
+   */
+  publish(topic: string, frame: string, ackId: string | undefined, excludeSelf = false): void {
+    const sent = this.hub.publish(topic, frame, { ...(excludeSelf ? { except: this.session } : {}), ...(ackId ? { ackId } : {}) });
+    if (!sent) this.reply('error', FrameErrors.busy);
   }
 }
 

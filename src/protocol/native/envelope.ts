@@ -23,20 +23,21 @@ export interface PresenceSnapshot {
 }
 
 /**
- * A presence frame. Above `maxMembers` only the count goes out, because a member list per
- * change costs members² bytes across a large channel.
+ * A presence frame. Above `maxMembers`, or when the member list would make the frame
+ * longer than `maxBytes`, only the count goes out: a member list per change costs
+ * members² bytes across a large channel.
  */
 export function presenceFrame(
   action: 'channel-connect' | 'channel-disconnect',
   fd: number,
   channel: string,
   snapshot: PresenceSnapshot,
-  maxMembers: number,
+  limits: { maxMembers: number; maxBytes: number },
   id?: string,
 ): string {
-  const data =
-    snapshot.fds.length > maxMembers
-      ? { fd, event: 'channel-presence', channel, count: snapshot.fds.length }
-      : { fd, event: 'channel-presence', channel, fds: snapshot.fds, userIds: snapshot.userIds };
-  return envelope(action, JSON.stringify(data), undefined, id);
+  if (snapshot.fds.length <= limits.maxMembers) {
+    const full = envelope(action, JSON.stringify({ fd, event: 'channel-presence', channel, fds: snapshot.fds, userIds: snapshot.userIds }), undefined, id);
+    if (Buffer.byteLength(full, 'utf8') <= limits.maxBytes) return full;
+  }
+  return envelope(action, JSON.stringify({ fd, event: 'channel-presence', channel, count: snapshot.fds.length }), undefined, id);
 }

@@ -23,8 +23,11 @@ export interface Hub {
   newAckId(): string | undefined;
   /** Sends a frame to one socket; with `ackId` it is re-sent until acknowledged. */
   send(session: Session, frame: string, ackId?: string): void;
-  /** Sends a frame to a topic's subscribers on every worker, `except` excluded. */
-  publish(topic: string, frame: string, options?: { except?: Session; ackId?: string }): void;
+  /**
+   * Sends a frame to a topic's subscribers on every worker, `except` excluded. False when
+   * it was refused whole because the link to the other workers is full for this sender.
+   */
+  publish(topic: string, frame: string, options?: { except?: Session; ackId?: string }): boolean;
   join(session: Session, channel: string): Promise<void>;
   leave(session: Session): Promise<void>;
   assoc(session: Session, userId: string | number): Promise<void>;

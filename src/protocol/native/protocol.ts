@@ -23,12 +23,19 @@ export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
 ] as ActionDefinition[];
 
 /** Frames a socket may have waiting behind an unfinished one before new ones are refused. */
-const MAX_BACKLOG = 256;
+export const MAX_BACKLOG_FRAMES = 256;
+
+export interface NativeProtocolLimits {
+  maxJsonDepth: number;
+  /** Characters of frames a socket may have waiting behind an unfinished one. */
+  maxBacklogBytes: number;
+}
 
 /** A session plus what keeps its frames in order while one of them waits on the primary. */
 export interface NativeSession extends Session {
   busy: boolean;
   backlog: string[];
+  backlogBytes: number;
 }
 
 /**
@@ -43,7 +50,7 @@ export class NativeProtocol {
     private readonly hub: Hub,
     private readonly log: Logger,
     customActions: readonly ActionDefinition[] = [],
-    private readonly maxJsonDepth = 32,
+    private readonly limits: NativeProtocolLimits = { maxJsonDepth: 32, maxBacklogBytes: 1024 * 1024 },
   ) {
     for (const action of [...BUILT_IN_ACTIONS, ...customActions]) {
       if (this.actions.has(action.name)) throw new Error(`action "${action.name}" is registered twice; choose another name`);
@@ -52,7 +59,7 @@ export class NativeProtocol {
   }
 
   createSession(fd: number): NativeSession {
-    return { fd, channel: null, userId: undefined, busy: false, backlog: [] };
+    return { fd, channel: null, userId: undefined, busy: false, backlog: [], backlogBytes: 0 };
   }
 
   open(session: NativeSession): void {
@@ -64,11 +71,13 @@ export class NativeProtocol {
     // The published JS client's heartbeat is a 2-byte binary frame: an answer would reach the app.
     if (isBinary) return;
     if (session.busy) {
-      if (session.backlog.length >= MAX_BACKLOG) {
-        new ActionContext(session, this.hub).reply('error', `Too many frames in flight (over ${MAX_BACKLOG}); wait for answers before sending more.`);
+      const { maxBacklogBytes } = this.limits;
+      if (session.backlog.length >= MAX_BACKLOG_FRAMES || session.backlogBytes + text.length > maxBacklogBytes) {
+        new ActionContext(session, this.hub).reply('error', FrameErrors.backlogFull(MAX_BACKLOG_FRAMES, maxBacklogBytes));
         return;
       }
       session.backlog.push(text);
+      session.backlogBytes += text.length;
       return;
     }
     this.process(session, text);
@@ -88,13 +97,18 @@ export class NativeProtocol {
       .catch((error: unknown) => this.fail(session, error))
       .finally(() => {
         session.busy = false;
-        while (!session.busy && session.backlog.length > 0) this.process(session, session.backlog.shift()!);
+        while (!session.busy && session.backlog.length > 0) {
+          const next = session.backlog.shift()!;
+          session.backlogBytes -= next.length;
+          this.process(session, next);
+        }
       });
   }
 
   private run(session: NativeSession, text: string): void | Promise<void> {
     const context = new ActionContext(session, this.hub);
-    if (nestsDeeperThan(text, this.maxJsonDepth)) return context.reply('error', FrameErrors.tooDeep(this.maxJsonDepth));
+    const { maxJsonDepth } = this.limits;
+    if (nestsDeeperThan(text, maxJsonDepth)) return context.reply('error', FrameErrors.tooDeep(maxJsonDepth));
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -1,18 +1,23 @@
-import type { ActionDefinition } from '../action.js';
+import { ProtocolErrors } from '../../../errors.js';
+import { secretsEqual } from '../../../tokens.js';
+import { isSet, type ActionDefinition } from '../action.js';
 
-/** Sends `data` to every open socket, the sender included; planned by a task thread. */
+/**
+ * Sends `data` to every open socket, the sender included; the frame is planned by a task
+ * thread. Data and token are checked here first, so a refused fanout never leaves the worker.
+ */
 export const fanoutAction: ActionDefinition = {
   name: 'fanout-action',
+  validate: (frame) => (isSet(frame['data']) ? undefined : ProtocolErrors.fanoutDataMissing),
   async handle(context, frame) {
+    const { token } = context.hub.options;
+    if (token !== undefined) {
+      const auth = frame['auth'];
+      if (!isSet(auth)) return context.reply('fanout-action', ProtocolErrors.fanoutAuthMissing);
+      if (typeof auth !== 'string' || !secretsEqual(auth, token)) return context.reply('fanout-action', ProtocolErrors.fanoutAuthFailed);
+    }
     const ackId = context.hub.newAckId();
-    const plan = await context.hub.fanout({
-      fd: context.session.fd,
-      hasData: frame['data'] !== undefined && frame['data'] !== null,
-      data: frame['data'],
-      auth: frame['auth'],
-      ...(ackId ? { ackId } : {}),
-    });
-    if (!plan.ok) return context.reply('fanout-action', plan.error);
-    context.hub.publish('all', plan.frame, ackId ? { ackId } : {});
+    const plan = await context.hub.fanout({ fd: context.session.fd, data: frame['data'], ...(ackId ? { ackId } : {}) });
+    context.publish('all', plan.frame, ackId);
   },
 };
