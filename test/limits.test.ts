@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { attemptHandshake } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
 import { fetchHealth } from './helpers/server-health.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { startNode, startServer, type RunningServer } from './helpers/server.js';
 
 
 async function joined(url: string, channel: string, t: { after(fn: () => void): void }): Promise<FrameClient> {
@@ -184,4 +185,97 @@ test('an HTTP body over --max-http-body is answered 413, and the endpoint still 
   const small = await fetch(`${server.httpUrl}/conveyor/auth?token=limits-token`, { method: 'POST', body: JSON.stringify({ channel: 'room' }) });
   assert.equal(small.status, 200);
   assert.equal(typeof ((await small.json()) as { auth: string }).auth, 'string');
+});
+
+test('a socket waiting on an unfinished frame may queue 256 frames or 1 MiB behind it; past either it gets an error frame, and what was queued still runs in order', async (t) => {
+  const script = fileURLToPath(new URL('./helpers/hold-server.js', import.meta.url));
+  const server = await startNode([script], t);
+  const busy = await FrameClient.connect(server.url);
+  const releaser = await FrameClient.connect(server.url);
+  t.after(() => [busy, releaser].forEach((c) => c.close()));
+  busy.send({ action: 'hold' });
+  const chunk = 'q'.repeat(60 * 1024);
+  // 17 × 60 KiB frames: the 18th byte-wise would pass 1 MiB.
+  for (let i = 0; i < 20; i++) busy.send({ action: 'base-action', data: `${i} ${chunk}` });
+  const refusal = 'Too many frames in flight (over 256 frames or 1048576 bytes waiting); wait for answers before sending more. This frame was not applied.';
+  const refusals = await Promise.all([0, 1, 2].map(() => busy.next((f) => f.includes(refusal))));
+  assert.equal(refusals.length, 3);
+  releaser.send({ action: 'release' });
+  await releaser.next((f) => f.includes('"released"'));
+  await busy.barrier();
+  const echoed = busy.frames.filter((f) => f.startsWith('{"action":"base-action"') && f.includes(chunk.slice(0, 32))).map((f) => Number((JSON.parse(f) as { data: string }).data.split(' ')[0]));
+  assert.deepEqual(echoed, Array.from({ length: 17 }, (_, i) => i));
+});
+
+test('a fanout-action with a wrong auth is refused in the worker: its data never travels to a task thread', async (t) => {
+  const server = await startServer(['--token', 'limits-token'], t);
+  const client = await FrameClient.connect(`${server.url}/?token=limits-token`);
+  t.after(() => client.close());
+  const tasksBefore = (await fetchHealth(server)).tasks.completed;
+  const big = 'w'.repeat(60 * 1024);
+  for (let i = 0; i < 20; i++) client.send({ action: 'fanout-action', data: big, auth: 'wrong' });
+  for (let i = 0; i < 20; i++) await client.next((f) => f === JSON.stringify({ action: 'fanout-action', data: 'Failed to broadcast fanout', fd: client.fd }));
+  assert.equal((await fetchHealth(server)).tasks.completed, tasksBefore, 'no task ran for a refused fanout');
+  client.send({ action: 'fanout-action', data: 'ok', auth: 'limits-token' });
+  await client.next((f) => f === JSON.stringify({ action: 'fanout-action', data: 'ok', fd: client.fd }));
+  assert.equal((await fetchHealth(server)).tasks.completed, tasksBefore + 1);
+});
+
+test('--max-connections counts a handshake only once its token passed: unauthenticated handshakes in flight take no slot', async (t) => {
+  const server = await startServer(['--max-connections', '1', '--token', 'limits-token'], t);
+  const wrong = Array.from({ length: 40 }, (_, i) => attemptHandshake(`${server.url}/?token=wrong-${i}`));
+  const valid = FrameClient.connect(`${server.url}/?token=limits-token`);
+  const statuses = await Promise.all(wrong);
+  assert.deepEqual(new Set(statuses.map((s) => s.status)), new Set([401]), 'every wrong token gets 401, never 503');
+  const client = await valid;
+  t.after(() => client.close());
+  assert.equal((await attemptHandshake(`${server.url}/?token=limits-token`)).status, 503, 'the limit still holds for token holders');
+});
+
+test('refused handshakes are logged at most once a second per kind, with the count of the ones left out', async (t) => {
+  const server = await startServer(['--allowed-origins', 'https://app.example.com'], t);
+  const started = Date.now();
+  for (let i = 0; i < 60; i++) assert.equal((await attemptHandshake(server.url, { origin: `https://evil-${i}.example.com` })).status, 403);
+  const elapsedS = (Date.now() - started) / 1000;
+  // One more after a quiet second carries the count of those left out.
+  const quiet = server.waitForLog((l) => l['msg'] === 'handshake refused' && Number(l['suppressed']) > 0);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.equal((await attemptHandshake(server.url, { origin: 'https://late.example.com' })).status, 403);
+  const summary = await quiet;
+  const lines = server.logs.filter((l) => l['msg'] === 'handshake refused');
+  assert.ok(lines.length <= Math.ceil(elapsedS) + 2, `${lines.length} lines for 61 refusals in ${elapsedS.toFixed(1)} s`);
+  const counted = lines.reduce((sum, l) => sum + 1 + Number(l['suppressed'] ?? 0), 0);
+  assert.ok(counted <= 61 && counted >= lines.length, `the lines account for ${counted} refusals`);
+  assert.equal(summary['kind'], 'origin');
+});
+
+test('live temporary tokens are capped by --temp-token-max: past it POST /conveyor/auth answers 503 with Retry-After', async (t) => {
+  const server = await startServer(['--token', 'limits-token', '--temp-token-max', '5', '--temp-token-ttl', '30'], t);
+  const mint = () => fetch(`${server.httpUrl}/conveyor/auth?token=limits-token`, { method: 'POST', body: JSON.stringify({ channel: 'room' }) });
+  for (let i = 0; i < 5; i++) assert.equal((await mint()).status, 200);
+  const refused = await mint();
+  assert.equal(refused.status, 503);
+  const retryAfter = Number(refused.headers.get('retry-after'));
+  assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}`);
+  assert.deepEqual(await refused.json(), { error: 'The server holds its maximum of 5 live temporary tokens (--temp-token-max); retry after the time in Retry-After.' });
+  assert.equal((await fetchHealth(server)).temporaryTokens, 5);
+});
+
+test('presence frames longer than --presence-max-bytes carry the count only', async (t) => {
+  const server = await startServer(['--presence', '--presence-max-bytes', '2048'], t);
+  const members: FrameClient[] = [];
+  t.after(() => members.forEach((c) => c.close()));
+  for (let i = 0; i < 12; i++) {
+    const member = await FrameClient.connect(server.url);
+    members.push(member);
+    member.send({ action: 'assoc-user-to-fd-action', userId: `user-${i}`.padEnd(200, '-') });
+    member.send({ action: 'channel-connect', channel: 'long-ids' });
+    await member.next((f) => f.includes('"channel-presence') && f.includes(`\\"fd\\":${member.fd},`));
+  }
+  const presence = (frame: string) => JSON.parse((JSON.parse(frame) as { data: string }).data) as Record<string, unknown>;
+  const first = presence(members[0]!.frames.find((f) => f.includes('channel-presence'))!);
+  assert.deepEqual(Object.keys(first), ['fd', 'event', 'channel', 'fds', 'userIds']);
+  const last = members[0]!.frames.filter((f) => f.includes('channel-presence')).map((f) => [Buffer.byteLength(f), presence(f)] as const).at(-1)!;
+  assert.deepEqual(last[1], { fd: members.at(-1)!.fd, event: 'channel-presence', channel: 'long-ids', count: 12 });
+  for (const frame of members[0]!.frames) assert.ok(Buffer.byteLength(frame) <= 2048, `a frame of ${Buffer.byteLength(frame)} bytes`);
 });

@@ -75,6 +75,8 @@ export interface ServerStats {
   rss: number;
   /** Live temporary tokens the registry keeps. */
   temporaryTokens: number;
+  /** The task pool: threads, tasks waiting for a thread, tasks done since start. */
+  tasks: { threads: number; queued: number; completed: number };
   workers: WorkerStats[];
 }
 

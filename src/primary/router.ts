@@ -152,7 +152,7 @@ export class Router {
       ...usage,
     }));
     const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
-    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, workers };
+    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, tasks: this.pool.stats, workers };
   }
 
   /** A worker's first message: it listens now, so it gets the topics others hold, then what waited. */

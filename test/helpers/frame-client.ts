@@ -62,9 +62,9 @@ export class FrameClient {
         const frame = this.frames[this.cursor++]!;
         if (match(frame)) return frame;
       }
-      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting; received: ${this.frames.join('\n')}`);
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting; received: ${this.recent()}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received:\n${this.frames.join('\n')}`);
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received:\n${this.recent()}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiter = () => {
@@ -73,6 +73,12 @@ export class FrameClient {
         };
       });
     }
+  }
+
+  /** The frames received, for a failure message: the last 40, each cut to 300 characters. */
+  private recent(): string {
+    const shown = this.frames.slice(-40).map((f) => (f.length > 300 ? `${f.slice(0, 300)}… (${f.length} characters)` : f));
+    return (this.frames.length > 40 ? [`… ${this.frames.length - 40} earlier frames`, ...shown] : shown).join('\n');
   }
 
   /** Sends a base-action and waits for its echo: every frame sent before it has been handled. */

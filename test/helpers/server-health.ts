@@ -10,6 +10,11 @@ export interface WorkerHealthReport {
   framesPublished: number;
   slowConsumersClosed: number;
   slowConsumersDropping: number;
+  ackPending: number;
+  ackGivenUp: number;
+  ackOverflowClosed: number;
+  ipcQueuedBytes: number;
+  ipcRefused: number;
 }
 
 /** The part of GET /health these tests read. */
@@ -20,6 +25,9 @@ export interface HealthReport {
   /** Primary plus every worker, in bytes; workers report theirs about once a second. */
   rss: number;
   workers: WorkerHealthReport[];
+  temporaryTokens: number;
+  /** The task pool: its threads, tasks waiting, tasks done since start. */
+  tasks: { threads: number; queued: number; completed: number };
   /** The worker that answered this request. */
   worker: number;
 }

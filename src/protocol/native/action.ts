@@ -32,7 +32,7 @@ export class ActionContext {
    * delivered anywhere and the sender is told so.
    */
   publish(topic: string, frame: string, ackId: string | undefined, excludeSelf = false): void {
-    const sent = this.hub.publish(topic, frame, { ...(excludeSelf ? { except: this.session } : {}), ...(ackId ? { ackId } : {}) });
+    const sent = this.hub.publish(topic, frame, { from: this.session, ...(excludeSelf ? { except: this.session } : {}), ...(ackId ? { ackId } : {}) });
     if (!sent) this.reply('error', FrameErrors.busy);
   }
 }

@@ -25,9 +25,10 @@ export interface Hub {
   send(session: Session, frame: string, ackId?: string): void;
   /**
    * Sends a frame to a topic's subscribers on every worker, `except` excluded. False when
-   * it was refused whole because the link to the other workers is full for this sender.
+   * it was refused whole because the link to the other workers is full for its sender
+   * (`from`, or `except`; none for HTTP publishes).
    */
-  publish(topic: string, frame: string, options?: { except?: Session; ackId?: string }): boolean;
+  publish(topic: string, frame: string, options?: { except?: Session; from?: Session; ackId?: string }): boolean;
   join(session: Session, channel: string): Promise<void>;
   leave(session: Session): Promise<void>;
   assoc(session: Session, userId: string | number): Promise<void>;

@@ -1,0 +1,24 @@
+// A server with two test actions, run as a script: `hold` keeps its socket busy until some
+// socket sends `release`, so a test can fill that socket's backlog deterministically.
+// Under cluster this file runs again in the event worker, where the actions live.
+import { createServer, defineAction } from '../../src/index.js';
+
+let release: () => void = () => {};
+const held = new Promise<void>((resolve) => (release = resolve));
+
+const server = createServer({
+  port: 0,
+  workers: 1,
+  logLevel: 'debug',
+  actions: [
+    defineAction({ name: 'hold', handle: () => held }),
+    defineAction({
+      name: 'release',
+      handle: (context) => {
+        release();
+        context.reply('release', 'released');
+      },
+    }),
+  ],
+});
+await server.listen();
