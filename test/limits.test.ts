@@ -189,7 +189,7 @@ test('an HTTP body over --max-http-body is answered 413, and the endpoint still 
 
 test('a socket waiting on an unfinished frame may queue 256 frames or 1 MiB behind it; past either it gets an error frame, and what was queued still runs in order', async (t) => {
   const script = fileURLToPath(new URL('./helpers/hold-server.js', import.meta.url));
-  const server = await startNode([script], t);
+  const server = await startNode([script], t, { CONVEYOR_TEST_HOLD_SERVER: '1' });
   const busy = await FrameClient.connect(server.url);
   const releaser = await FrameClient.connect(server.url);
   t.after(() => [busy, releaser].forEach((c) => c.close()));
