@@ -9,7 +9,7 @@ import { channelConnect } from './actions/channel-connect.js';
 import { channelDisconnect } from './actions/channel-disconnect.js';
 import { fanoutAction } from './actions/fanout-action.js';
 import { acknowledgeReply, connectionInfo } from './envelope.js';
-import { nestsDeeperThan } from './json-depth.js';
+import { nestsDeeperThan } from '../json-depth.js';
 import type { Hub, Session } from './hub.js';
 
 export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
