@@ -19,7 +19,7 @@ function startOptions(cli: Argv): Argv {
   for (const spec of OPTIONS) {
     cli.option(spec.flag, {
       describe: spec.describe,
-      type: spec.kind === 'integer' ? 'number' : spec.kind,
+      type: spec.kind === 'integer' ? 'number' : spec.kind === 'list' ? 'array' : spec.kind === 'json' ? 'string' : spec.kind,
       // Defaults are applied by resolveConfig, after the config file and environment: shown here only.
       ...(spec.default !== undefined ? { defaultDescription: String(spec.default) } : {}),
     });

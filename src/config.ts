@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolvePusherApps, type PusherApp } from './apps/apps.js';
 import { ConfigError } from './errors.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -59,11 +60,18 @@ export interface ServerConfig {
   tlsPassphrase: string | undefined;
   demo: boolean;
   logLevel: LogLevel;
+  /** `ID:KEY:SECRET` of each Pusher app given by flag. */
+  pusherApp: string[] | undefined;
+  /** Client events on for the apps given by --pusher-app. */
+  pusherClientEvents: boolean;
+  /** Every Pusher app, flags and config file together, with its settings resolved. */
+  pusherApps: PusherApp[];
 }
 
 export type SlowConsumerPolicy = 'close' | 'drop';
 
-type Kind = 'number' | 'integer' | 'boolean' | 'string';
+/** `list`: repeatable flag, comma-separated in the environment; `json`: a JSON value (an array in the config file). */
+type Kind = 'number' | 'integer' | 'boolean' | 'string' | 'list' | 'json';
 
 interface OptionSpec<K extends keyof ServerConfig> {
   readonly key: K;
@@ -120,6 +128,9 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'tlsKey', flag: 'tls-key', kind: 'string', default: undefined, describe: 'PEM private key file for --tls-cert' },
   { key: 'tlsPassphrase', flag: 'tls-passphrase', kind: 'string', default: undefined, describe: 'Passphrase of an encrypted --tls-key' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: false, describe: 'Serve the demo chat page on GET /' },
+  { key: 'pusherApp', flag: 'pusher-app', kind: 'list', default: undefined, describe: 'A Pusher app as ID:KEY:SECRET; repeat for several. Serves the Pusher protocol at /app/KEY and its HTTP API at /apps/ID/' },
+  { key: 'pusherClientEvents', flag: 'pusher-client-events', kind: 'boolean', default: false, describe: 'Allow client events (client-*) on private and presence channels of the apps given by --pusher-app' },
+  { key: 'pusherApps', flag: 'pusher-apps', kind: 'json', default: [], describe: 'Pusher apps with their settings, as a JSON array (in a config file: the array itself); see docs/pusher.md' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', describe: `Log level: ${LOG_LEVELS.join(', ')}`, check: (v) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 
@@ -149,6 +160,18 @@ function coerce(spec: AnyOptionSpec, raw: unknown, source: string): unknown {
       if (typeof raw === 'string') return raw;
       if (typeof raw === 'number') return String(raw);
       throw new ConfigError(`${where} must be a string, got ${JSON.stringify(raw)}`);
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
+      if (!items.every((item) => typeof item === 'string' || typeof item === 'number')) throw new ConfigError(`${where} must be a list of strings, got ${JSON.stringify(raw)}`);
+      return items.map((item) => String(item).trim()).filter((item) => item !== '');
+    }
+    case 'json':
+      if (typeof raw !== 'string') return raw;
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch (error) {
+        throw new ConfigError(`${where} must be JSON: ${(error as Error).message}`);
+      }
   }
 }
 
@@ -222,6 +245,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
   for (const [flag, file] of [['tls-cert', config.tlsCert], ['tls-key', config.tlsKey]] as const) {
     if (file !== undefined && !existsSync(file)) throw new ConfigError(`option --${flag}: no file at ${file}`);
   }
+  config.pusherApps = resolvePusherApps(config.pusherApp ?? [], config.pusherClientEvents, values['pusherApps']);
   if (config.idleTimeout % 4 !== 0 && config.idleTimeout !== 0) {
     // uWS checks idle timeouts on a 4-second tick; round up so the value is never shorter than asked.
     config.idleTimeout = Math.ceil(config.idleTimeout / 4) * 4;
@@ -237,5 +261,12 @@ export function effectiveWorkers(config: ServerConfig): number {
 /** The config as it may be logged: secrets replaced. */
 export function redactConfig(config: ServerConfig): Record<string, unknown> {
   const hide = (secret: string | undefined): string | undefined => (secret === undefined ? undefined : '[redacted]');
-  return { ...config, token: hide(config.token), tlsPassphrase: hide(config.tlsPassphrase), metricsToken: hide(config.metricsToken) };
+  return {
+    ...config,
+    token: hide(config.token),
+    tlsPassphrase: hide(config.tlsPassphrase),
+    metricsToken: hide(config.metricsToken),
+    pusherApp: config.pusherApp?.map((app) => app.replace(/:[^:]*$/, ':[redacted]')),
+    pusherApps: config.pusherApps.map((app) => ({ ...app, secret: '[redacted]' })),
+  };
 }

@@ -13,7 +13,7 @@ test('the README option table documents every option exactly once, with its defa
   for (const spec of OPTIONS) {
     const row = rows.find((r) => r.startsWith(`| \`--${spec.flag}\` |`))!;
     const cells = row.split(' | ');
-    assert.equal(cells[1], `\`${spec.default === undefined ? 'none' : String(spec.default)}\``, `default of --${spec.flag}`);
+    assert.equal(cells[1], `\`${spec.default === undefined ? 'none' : Array.isArray(spec.default) ? JSON.stringify(spec.default) : String(spec.default)}\``, `default of --${spec.flag}`);
     assert.equal(cells[2], `\`${envName(spec)}\``, `environment name of --${spec.flag}`);
   }
 });

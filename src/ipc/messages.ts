@@ -2,6 +2,7 @@
  * Every message between the primary and the event workers, as one discriminated union per
  * direction. Both sides import these types; nothing else crosses the cluster channel.
  */
+import type { ChannelStats, PresenceMember, PusherJoinResult } from '../registry/pusher-registry.js';
 import type { TaskRequest, TaskResult } from '../tasks/types.js';
 
 /** A topic as both sides name it: `ch:<channel>`, `lobby` (sockets in no channel) or `all`. */
@@ -13,6 +14,8 @@ export interface Publication {
   frame: string;
   /** Present when acknowledgments are on: recipients must ack this id. */
   ackId?: string;
+  /** A socket (by fd) that must not receive it, on whichever worker it is. */
+  except?: number;
 }
 
 export type RegistryRequest =
@@ -24,7 +27,15 @@ export type RegistryRequest =
   | { op: 'consume-token'; token: string; channel: string }
   | { op: 'has-members'; channel: string }
   | { op: 'admit-address'; address: string; limit: number }
-  | { op: 'stats' };
+  | { op: 'stats' }
+  | { op: 'pusher-open'; fd: number; app: string; maxConnections: number }
+  | { op: 'pusher-join'; fd: number; channel: string; member?: PresenceMember; maxMembers: number }
+  | { op: 'pusher-leave'; fd: number; channel: string }
+  | { op: 'pusher-signin'; fd: number; userId: string }
+  | { op: 'pusher-channels'; app: string; prefix: string; userCount: boolean }
+  | { op: 'pusher-channel'; app: string; channel: string }
+  | { op: 'pusher-users'; app: string; channel: string }
+  | { op: 'pusher-terminate'; app: string; userId: string };
 
 export interface RegistryResults {
   join: null;
@@ -37,6 +48,14 @@ export interface RegistryResults {
   'has-members': boolean;
   'admit-address': boolean;
   stats: ServerStats;
+  'pusher-open': boolean;
+  'pusher-join': PusherJoinResult;
+  'pusher-leave': null;
+  'pusher-signin': null;
+  'pusher-channels': Record<string, { user_count?: number }>;
+  'pusher-channel': ChannelStats;
+  'pusher-users': string[];
+  'pusher-terminate': null;
 }
 
 /** What a worker reports of itself once a second. */
@@ -60,6 +79,8 @@ export interface WorkerUsage {
   ipcQueuedBytes: number;
   /** Frames refused because the link between processes was full for their sender, since the worker started. */
   ipcRefused: number;
+  /** Open Pusher connections of this worker. */
+  pusherConnections: number;
 }
 
 export interface WorkerStats extends WorkerUsage {
@@ -86,7 +107,12 @@ export type WorkerMessage =
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; reason: string }
   | { type: 'publish'; publication: Publication }
-  | { type: 'open'; fd: number; address?: string }
+  /** `native` sockets count in the native topics (fanout, channel-less broadcast); Pusher ones do not. */
+  | { type: 'open'; fd: number; address?: string; native: boolean }
+  /** The last event of a cache channel, kept for its next subscribers. */
+  | { type: 'pusher-cache'; app: string; channel: string; frame: string }
+  /** A client event, for the app's webhooks. */
+  | { type: 'pusher-client-event'; app: string; channel: string; event: string; data: unknown; socketId: string; userId?: string }
   /** A handshake admitted by admit-address did not become a socket. */
   | { type: 'release-address'; address: string }
   | { type: 'close'; fd: number }
@@ -100,6 +126,8 @@ export type PrimaryMessage =
   | { type: 'interest'; topics: Topic[]; remote: boolean }
   /** The primary's queue towards some worker is over its bound: heavy senders must hold off. */
   | { type: 'flow'; congested: boolean }
+  /** Close every connection of this Pusher user (terminate_connections). */
+  | { type: 'pusher-terminate'; app: string; userId: string }
   | { type: 'response'; id: number; ok: true; result: unknown }
   | { type: 'response'; id: number; ok: false; error: string }
   | { type: 'fds'; first: number; count: number }

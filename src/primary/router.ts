@@ -5,8 +5,13 @@ import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, Ser
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
+import type { TopicWorkers } from '../registry/topic-workers.js';
 import { channelTopic } from '../registry/topics.js';
+import { AppDirectory } from '../apps/apps.js';
+import { pusherTopic } from '../protocol/pusher/channels.js';
+import { PusherRegistry, type PusherChange } from '../registry/pusher-registry.js';
 import type { TaskPool } from './task-pool.js';
+import { WebhookDispatcher } from './webhooks.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -32,6 +37,7 @@ const EMPTY_USAGE: WorkerUsage = {
   ackOverflowClosed: 0,
   ipcQueuedBytes: 0,
   ipcRefused: 0,
+  pusherConnections: 0,
 };
 
 function sizeOf(message: PrimaryMessage): number {
@@ -50,14 +56,20 @@ export class Router {
   private nextFd = 1;
   private nextAckId = 0;
   private congested = false;
+  private readonly pusher: PusherRegistry;
+  private readonly webhooks: WebhookDispatcher;
 
   constructor(
     private readonly config: ServerConfig,
     private readonly registry: MemoryRegistry,
+    /** Which workers hold which topics, native and Pusher alike (the registries count into it). */
+    private readonly topics: TopicWorkers,
     private readonly pool: TaskPool,
     private readonly log: Logger,
   ) {
-    registry.onTopicWorkers = (topic, worker, added, others) => this.interestChanged(topic, worker, added, others);
+    topics.onChange = (topic, worker, added, others) => this.interestChanged(topic, worker, added, others);
+    this.webhooks = new WebhookDispatcher(new AppDirectory(config.pusherApps), pool, log);
+    this.pusher = new PusherRegistry(topics, (change) => this.pusherChanged(change));
   }
 
   attach(worker: Worker): void {
@@ -75,6 +87,7 @@ export class Router {
   detach(workerId: number): void {
     this.workers.delete(workerId);
     for (const change of this.registry.dropWorker(workerId)) this.announce('channel-disconnect', change);
+    this.pusher.dropWorker(workerId);
     this.checkFlow();
   }
 
@@ -97,7 +110,20 @@ export class Router {
         this.route(message.publication, workerId);
         return;
       case 'open':
-        this.registry.open(message.fd, workerId, message.address);
+        this.registry.open(message.fd, workerId, message.address, message.native);
+        return;
+      case 'pusher-cache':
+        this.pusher.remember(message.app, message.channel, message.frame);
+        return;
+      case 'pusher-client-event':
+        this.webhooks.add(message.app, {
+          name: 'client_event',
+          channel: message.channel,
+          event: message.event,
+          data: message.data,
+          socket_id: message.socketId,
+          ...(message.userId !== undefined ? { user_id: message.userId } : {}),
+        });
         return;
       case 'release-address':
         this.registry.releaseAddress(message.address);
@@ -105,6 +131,7 @@ export class Router {
       case 'close': {
         const change = this.registry.close(message.fd);
         if (change) this.announce('channel-disconnect', change);
+        this.pusher.close(message.fd);
         return;
       }
       case 'need-fds':
@@ -119,7 +146,7 @@ export class Router {
       case 'request':
         const request = message.request;
         if (request.kind === 'registry') {
-          this.respond(workerId, message.id, () => this.registryRequest(request.body));
+          this.respond(workerId, message.id, () => this.registryRequest(workerId, request.body));
         } else {
           const id = message.id;
           this.pool.run(request.body).then(
@@ -139,7 +166,7 @@ export class Router {
 
   /** Forwards a publication to every other worker with subscribers of its topic. */
   route(publication: Publication, fromWorker: number | undefined): void {
-    for (const workerId of this.registry.workersFor(publication.topic)) {
+    for (const workerId of this.topics.workersFor(publication.topic)) {
       if (workerId !== fromWorker) this.send(workerId, { type: 'publish', publication });
     }
   }
@@ -161,7 +188,7 @@ export class Router {
     if (!attached || attached.greeted) return;
     attached.greeted = true;
     // The worker holds nothing yet, so every topic held anywhere is held elsewhere.
-    attached.queue.push({ type: 'interest', topics: [...this.registry.topics()], remote: true });
+    attached.queue.push({ type: 'interest', topics: [...this.topics.topics()], remote: true });
     if (this.congested) attached.queue.push({ type: 'flow', congested: true });
     for (const message of attached.early) attached.queue.push(message);
     attached.early = [];
@@ -200,7 +227,7 @@ export class Router {
     }
   }
 
-  private registryRequest(request: RegistryRequest): RegistryResults[keyof RegistryResults] {
+  private registryRequest(workerId: number, request: RegistryRequest): RegistryResults[keyof RegistryResults] {
     switch (request.op) {
       case 'join': {
         const result = this.registry.join(request.fd, request.channel);
@@ -228,6 +255,45 @@ export class Router {
         return this.registry.admitAddress(request.address, request.limit);
       case 'stats':
         return this.stats();
+      case 'pusher-open':
+        return this.pusher.open(request.fd, workerId, request.app, request.maxConnections);
+      case 'pusher-join':
+        return this.pusher.join(request.fd, request.channel, request.member, request.maxMembers);
+      case 'pusher-leave':
+        this.pusher.leave(request.fd, request.channel);
+        return null;
+      case 'pusher-signin':
+        this.pusher.signin(request.fd, request.userId);
+        return null;
+      case 'pusher-channels':
+        return this.pusher.channels(request.app, request.prefix, request.userCount);
+      case 'pusher-channel':
+        return this.pusher.channel(request.app, request.channel);
+      case 'pusher-users':
+        return this.pusher.userIds(request.app, request.channel);
+      case 'pusher-terminate':
+        for (const id of this.workers.keys()) this.send(id, { type: 'pusher-terminate', app: request.app, userId: request.userId });
+        return null;
+    }
+  }
+
+  /** Member events go to the channel's other subscribers on every worker; the rest to the app's webhooks. */
+  private pusherChanged(change: PusherChange): void {
+    switch (change.kind) {
+      case 'webhook':
+        this.webhooks.add(change.app, change.event);
+        return;
+      case 'member-added': {
+        const data = JSON.stringify({ user_id: change.member.id, user_info: change.member.info });
+        const frame = JSON.stringify({ event: 'pusher_internal:member_added', channel: change.channel, data });
+        this.route({ topic: pusherTopic(change.app, change.channel), frame, except: change.fd }, undefined);
+        return;
+      }
+      case 'member-removed': {
+        const frame = JSON.stringify({ event: 'pusher_internal:member_removed', channel: change.channel, data: JSON.stringify({ user_id: change.userId }) });
+        this.route({ topic: pusherTopic(change.app, change.channel), frame }, undefined);
+        return;
+      }
     }
   }
 

@@ -6,6 +6,7 @@ import { isBatch } from '../ipc/batch-queue.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
+import { TopicWorkers } from '../registry/topic-workers.js';
 import { Router } from './router.js';
 import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
@@ -38,7 +39,8 @@ export interface PrimaryOptions {
  * SIGHUP, drains them on SIGTERM/SIGINT, and owns the registry, router and task pool.
  */
 export class Supervisor {
-  private readonly registry = new MemoryRegistry();
+  private readonly topics = new TopicWorkers();
+  private readonly registry = new MemoryRegistry(this.topics);
   private readonly pool: TaskPool;
   private readonly router: Router;
   private readonly slots = new Map<number, Slot>();
@@ -56,7 +58,7 @@ export class Supervisor {
   ) {
     this.port = config.port;
     this.pool = new TaskPool(config.taskWorkers, {});
-    this.router = new Router(config, this.registry, this.pool, log);
+    this.router = new Router(config, this.registry, this.topics, this.pool, log);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 

@@ -1,5 +1,6 @@
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
+import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 import type { Registry } from './registry.js';
 
 /** The registry in the primary, reached over the cluster channel. */
@@ -10,8 +11,8 @@ export class IpcRegistry implements Registry {
     return this.link.request<RegistryResults[O]>({ kind: 'registry', body });
   }
 
-  open(fd: number, address?: string): void {
-    this.link.send(address === undefined ? { type: 'open', fd } : { type: 'open', fd, address });
+  open(fd: number, address?: string, native = true): void {
+    this.link.send(address === undefined ? { type: 'open', fd, native } : { type: 'open', fd, address, native });
   }
 
   admitAddress(address: string, limit: number): Promise<boolean> {
@@ -56,5 +57,41 @@ export class IpcRegistry implements Registry {
 
   stats(): Promise<ServerStats> {
     return this.ask({ op: 'stats' });
+  }
+
+  pusherOpen(fd: number, app: string, maxConnections: number): Promise<boolean> {
+    return this.ask({ op: 'pusher-open', fd, app, maxConnections });
+  }
+
+  pusherJoin(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Promise<PusherJoinResult> {
+    return this.ask(member ? { op: 'pusher-join', fd, channel, member, maxMembers } : { op: 'pusher-join', fd, channel, maxMembers });
+  }
+
+  async pusherLeave(fd: number, channel: string): Promise<void> {
+    await this.ask({ op: 'pusher-leave', fd, channel });
+  }
+
+  async pusherSignin(fd: number, userId: string): Promise<void> {
+    await this.ask({ op: 'pusher-signin', fd, userId });
+  }
+
+  pusherRemember(app: string, channel: string, frame: string): void {
+    this.link.send({ type: 'pusher-cache', app, channel, frame });
+  }
+
+  pusherChannels(app: string, prefix: string, userCount: boolean): Promise<Record<string, { user_count?: number }>> {
+    return this.ask({ op: 'pusher-channels', app, prefix, userCount });
+  }
+
+  pusherChannel(app: string, channel: string): Promise<ChannelStats> {
+    return this.ask({ op: 'pusher-channel', app, channel });
+  }
+
+  pusherUsers(app: string, channel: string): Promise<string[]> {
+    return this.ask({ op: 'pusher-users', app, channel });
+  }
+
+  async pusherTerminate(app: string, userId: string): Promise<void> {
+    await this.ask({ op: 'pusher-terminate', app, userId });
   }
 }

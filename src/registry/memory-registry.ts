@@ -1,5 +1,6 @@
 import type { PresenceSnapshot } from '../protocol/native/envelope.js';
 import { newTemporaryToken } from '../tokens.js';
+import { TopicWorkers } from './topic-workers.js';
 import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from './topics.js';
 
 interface SocketEntry {
@@ -8,6 +9,8 @@ interface SocketEntry {
   address: string | undefined;
   channel: string | null;
   userId: string | number | undefined;
+  /** Native sockets are in the native topics; Pusher ones are counted only. */
+  native: boolean;
 }
 
 interface TemporaryToken {
@@ -23,12 +26,6 @@ export interface MembershipChange {
 }
 
 /**
- * Called when one worker gains its first or loses its last subscriber of a topic.
- * `others` are the other workers with subscribers, the same before and after the change.
- */
-export type TopicWorkersListener = (topic: string, worker: number, added: boolean, others: number[]) => void;
-
-/**
  * Global state of one server: which socket is where, user ids, and temporary tokens.
  * Lives in the primary; workers reach it through the router. Also counts, per topic, the
  * members each worker has, so the router forwards a topic's traffic only where it lands.
@@ -36,15 +33,16 @@ export type TopicWorkersListener = (topic: string, worker: number, added: boolea
 export class MemoryRegistry {
   private readonly sockets = new Map<number, SocketEntry>();
   private readonly channels = new Map<string, Set<number>>();
-  private readonly topicWorkers = new Map<string, Map<number, number>>();
   private readonly tokens = new Map<string, TemporaryToken>();
+  private readonly workerSockets = new Map<number, number>();
   /** Open sockets plus admitted handshakes, per remote address, when that is limited. */
   private readonly addresses = new Map<string, number>();
 
-  /** Told of every change in which workers hold a topic (the router keeps workers informed). */
-  onTopicWorkers: TopicWorkersListener = () => {};
-
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    /** Native topics are counted here, beside the other protocols' ones. */
+    private readonly topicWorkers: TopicWorkers = new TopicWorkers(),
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get connectionCount(): number {
     return this.sockets.size;
@@ -54,10 +52,12 @@ export class MemoryRegistry {
     return this.channels.size;
   }
 
-  open(fd: number, worker: number, address?: string): void {
+  open(fd: number, worker: number, address?: string, native = true): void {
     if (this.sockets.has(fd)) return;
     // The admission already counted this address: the socket now holds that count.
-    this.sockets.set(fd, { worker, address, channel: null, userId: undefined });
+    this.sockets.set(fd, { worker, address, channel: null, userId: undefined, native });
+    this.workerSockets.set(worker, (this.workerSockets.get(worker) ?? 0) + 1);
+    if (!native) return;
     this.count(ALL_TOPIC, worker, 1);
     this.count(LOBBY_TOPIC, worker, 1);
   }
@@ -69,6 +69,10 @@ export class MemoryRegistry {
     const change = this.leave(fd);
     this.sockets.delete(fd);
     if (entry.address !== undefined) this.releaseAddress(entry.address);
+    const left = (this.workerSockets.get(entry.worker) ?? 1) - 1;
+    if (left > 0) this.workerSockets.set(entry.worker, left);
+    else this.workerSockets.delete(entry.worker);
+    if (!entry.native) return change;
     this.count(ALL_TOPIC, entry.worker, -1);
     this.count(LOBBY_TOPIC, entry.worker, -1);
     return change;
@@ -77,7 +81,7 @@ export class MemoryRegistry {
   /** Moves a socket into `channel`; returns the change to the channel it left, if any. */
   join(fd: number, channel: string): { left: MembershipChange | undefined; joined: MembershipChange } | undefined {
     const entry = this.sockets.get(fd);
-    if (!entry) return undefined;
+    if (!entry || !entry.native) return undefined;
     const left = entry.channel !== null && entry.channel !== channel ? this.leave(fd) : undefined;
     if (entry.channel === null) {
       this.count(LOBBY_TOPIC, entry.worker, -1);
@@ -120,9 +124,9 @@ export class MemoryRegistry {
     return changes;
   }
 
-  /** Open sockets owned by one worker. */
+  /** Open sockets owned by one worker, of both protocols. */
   connectionsOf(worker: number): number {
-    return this.topicWorkers.get(ALL_TOPIC)?.get(worker) ?? 0;
+    return this.workerSockets.get(worker) ?? 0;
   }
 
   admitAddress(address: string, limit: number): boolean {
@@ -142,10 +146,6 @@ export class MemoryRegistry {
     return this.channels.has(channel);
   }
 
-  /** Workers that have at least one subscriber of `topic`. */
-  workersFor(topic: string): Iterable<number> {
-    return this.topicWorkers.get(topic)?.keys() ?? [];
-  }
 
   snapshot(channel: string): PresenceSnapshot {
     const fds = [...(this.channels.get(channel) ?? [])];
@@ -155,11 +155,6 @@ export class MemoryRegistry {
       if (userId !== undefined) userIds[fd] = userId;
     }
     return { fds, userIds };
-  }
-
-  /** Topics with subscribers on any worker. */
-  topics(): Iterable<string> {
-    return this.topicWorkers.keys();
   }
 
   /** Live temporary tokens (expired ones not yet swept included). */
@@ -227,16 +222,7 @@ export class MemoryRegistry {
   }
 
   private count(topic: string, worker: number, delta: number): void {
-    let perWorker = this.topicWorkers.get(topic);
-    if (!perWorker) this.topicWorkers.set(topic, (perWorker = new Map()));
-    const before = perWorker.get(worker) ?? 0;
-    const next = before + delta;
-    if (next > 0) perWorker.set(worker, next);
-    else perWorker.delete(worker);
-    if (perWorker.size === 0) this.topicWorkers.delete(topic);
-    if ((before > 0) !== (next > 0)) {
-      const others = [...perWorker.keys()].filter((w) => w !== worker);
-      this.onTopicWorkers(topic, worker, next > 0, others);
-    }
+    this.topicWorkers.count(topic, worker, delta);
   }
+
 }

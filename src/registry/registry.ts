@@ -1,12 +1,16 @@
 import type { ServerStats } from '../ipc/messages.js';
+import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 
 /**
  * Global membership, user ids and temporary tokens, as an event worker sees them. The
  * primary's in-memory registry answers over IPC; a Redis registry plugs in here.
  */
 export interface Registry {
-  /** A socket opened; `address` is given when connections per address are limited (see admitAddress). */
-  open(fd: number, address?: string): void;
+  /**
+   * A socket opened; `address` is given when connections per address are limited (see
+   * admitAddress); `native` is false for Pusher sockets, which are counted but in no native topic.
+   */
+  open(fd: number, address?: string, native?: boolean): void;
   close(fd: number): void;
   join(fd: number, channel: string): Promise<void>;
   leave(fd: number): Promise<void>;
@@ -25,4 +29,18 @@ export interface Registry {
   admitAddress(address: string, limit: number): Promise<boolean>;
   releaseAddress(address: string): void;
   stats(): Promise<ServerStats>;
+
+  // Pusher: connections per app, subscriptions, presence rosters, users, cache channels.
+  /** Counts a connection of `app`; false when the app is at `maxConnections` (0 = no limit). */
+  pusherOpen(fd: number, app: string, maxConnections: number): Promise<boolean>;
+  pusherJoin(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Promise<PusherJoinResult>;
+  pusherLeave(fd: number, channel: string): Promise<void>;
+  pusherSignin(fd: number, userId: string): Promise<void>;
+  /** Keeps the last event of a cache channel. */
+  pusherRemember(app: string, channel: string, frame: string): void;
+  pusherChannels(app: string, prefix: string, userCount: boolean): Promise<Record<string, { user_count?: number }>>;
+  pusherChannel(app: string, channel: string): Promise<ChannelStats>;
+  pusherUsers(app: string, channel: string): Promise<string[]>;
+  /** Closes every connection of a user, on every worker. */
+  pusherTerminate(app: string, userId: string): Promise<void>;
 }

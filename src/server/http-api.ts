@@ -14,8 +14,6 @@ export interface HttpApiDeps {
   config: ServerConfig;
   hub: Hub;
   registry: Registry;
-  /** Extra health fields of this worker. */
-  health(): Record<string, unknown>;
 }
 
 function parseObject(body: Buffer): Record<string, unknown> | undefined {
@@ -28,22 +26,23 @@ function parseObject(body: Buffer): Record<string, unknown> | undefined {
   }
 }
 
-/** The HTTP endpoints of PROTOCOL.md and /health, independent of the transport. */
-export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
+/** True when no server token is set, or the request carries one of `accepted` (?token= or Bearer). */
+function carries(config: ServerConfig, request: HttpRequestInfo, accepted: (string | undefined)[]): boolean {
+  if (config.token === undefined) return true;
+  const header = request.headers['authorization'];
+  const given = request.query.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : null);
+  // Every candidate is compared, so the time taken does not tell which one matched.
+  return given !== null && accepted.reduce((match, secret) => (secret !== undefined && secretsEqual(given, secret)) || match, false);
+}
+
+function guardedBy(config: ServerConfig, accepted: (string | undefined)[], handler: HttpHandler): HttpHandler {
+  return (request) => (carries(config, request, accepted) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized }));
+}
+
+/** The native protocol's HTTP endpoints of PROTOCOL.md, independent of the transport. */
+export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
   const { config, hub, registry } = deps;
-  /** True when no server token is set, or the request carries one of `accepted`. */
-  const carries = (request: HttpRequestInfo, accepted: (string | undefined)[]): boolean => {
-    if (config.token === undefined) return true;
-    const header = request.headers['authorization'];
-    const given = request.query.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : null);
-    // Every candidate is compared, so the time taken does not tell which one matched.
-    return given !== null && accepted.reduce((match, secret) => (secret !== undefined && secretsEqual(given, secret)) || match, false);
-  };
-  const guardedBy = (accepted: (string | undefined)[], handler: HttpHandler): HttpHandler => (request) =>
-    carries(request, accepted) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized });
-  const guarded = (handler: HttpHandler): HttpHandler => guardedBy([config.token], handler);
-  /** What operators' probes and scrapers read: the server token or --metrics-token opens it. */
-  const monitored = (handler: HttpHandler): HttpHandler => guardedBy([config.token, config.metricsToken], handler);
+  const guarded = (handler: HttpHandler): HttpHandler => guardedBy(config, [config.token], handler);
 
   const mintToken: HttpHandler = async (request): Promise<HttpReply> => {
     // A temporary token stands in for the server token: without one it would admit nothing.
@@ -79,6 +78,25 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
     return jsonReply(200, { success: 'Message sent successfully!' });
   };
 
+  return [
+    { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
+    { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
+  ];
+}
+
+export interface ServerRoutesDeps {
+  config: ServerConfig;
+  registry: Registry;
+  /** Extra health fields of this worker. */
+  health(): Record<string, unknown>;
+}
+
+/** What operators read (/health, /metrics) and the demo pages: the worker's own, whatever the protocols. */
+export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
+  const { config, registry } = deps;
+  /** What operators' probes and scrapers read: the server token or --metrics-token opens it. */
+  const monitored = (handler: HttpHandler): HttpHandler => guardedBy(config, [config.token, config.metricsToken], handler);
+
   const health: HttpHandler = async (): Promise<HttpReply> => {
     const stats = await registry.stats();
     return jsonReply(200, { status: 'ok', ...stats, ...deps.health() });
@@ -91,8 +109,6 @@ export function httpRoutes(deps: HttpApiDeps): HttpRoute[] {
   });
 
   return [
-    { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
-    { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
     { method: 'GET', path: '/health', handler: monitored(health) },
     { method: 'GET', path: '/metrics', handler: monitored(metrics) },
     ...(config.demo ? demoRoutes() : []),

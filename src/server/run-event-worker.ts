@@ -50,7 +50,7 @@ export function runEventWorker(config: ServerConfig, actions: readonly ActionDef
   );
   link.on('drain', (message) => {
     log.info({ closeCode: message.closeCode }, 'draining');
-    server.drain(message.closeCode, config.shutdownTimeout * 1000).then(
+    server.drain(message.closeCode === 1012, config.shutdownTimeout * 1000).then(
       () => process.exit(0),
       () => process.exit(1),
     );

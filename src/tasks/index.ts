@@ -1,5 +1,6 @@
 import { ackTimerTask } from './ack-timer.js';
 import { fanoutTask } from './fanout.js';
+import { webhookTask } from './webhook.js';
 import type { TaskEnvironment, TaskRequest, TaskResult } from './types.js';
 
 export type * from './types.js';
@@ -11,5 +12,7 @@ export async function runTask(request: TaskRequest, _env: TaskEnvironment): Prom
       return fanoutTask(request.input);
     case 'ack-timer':
       return ackTimerTask(request.input);
+    case 'webhook':
+      return webhookTask(request.input);
   }
 }

@@ -19,11 +19,23 @@ export interface AckTimerOutput {
   firedAt: number;
 }
 
-export type TaskRequest = { name: 'fanout'; input: FanoutInput } | { name: 'ack-timer'; input: AckTimerInput };
+/** One signed webhook POST: the body is ready, the task only delivers it. */
+export interface WebhookInput {
+  url: string;
+  key: string;
+  signature: string;
+  body: string;
+  attempts: number;
+}
+
+export type WebhookOutput = { delivered: true; attempts: number; status: number } | { delivered: false; attempts: number; error: string };
+
+export type TaskRequest = { name: 'fanout'; input: FanoutInput } | { name: 'ack-timer'; input: AckTimerInput } | { name: 'webhook'; input: WebhookInput };
 
 export interface TaskOutputs {
   fanout: FanoutOutput;
   'ack-timer': AckTimerOutput;
+  webhook: WebhookOutput;
 }
 
 export type TaskResult = TaskOutputs[keyof TaskOutputs];

@@ -11,8 +11,11 @@ export interface HandshakeInfo {
 }
 
 export type HandshakeVerdict =
-  /** `opened` runs when the socket opened; `abandoned` when the client went away before. */
-  | { accept: true; opened?: () => void; abandoned?: () => void }
+  /**
+   * `mount` names the protocol that serves the socket; `opened` runs when the socket
+   * opened, `abandoned` when the client went away before.
+   */
+  | { accept: true; mount: string; opened?: () => void; abandoned?: () => void }
   | { accept: false; status: number; body: string };
 
 /** What the transport calls into; it knows nothing of actions or channels. */
@@ -70,10 +73,15 @@ export class Transport {
       open: (ws) => {
         const data = ws.getUserData();
         data.admission.opened = true;
-        const connection = new Connection(ws, data.fd, data.remoteAddress, this.turn);
+        const connection = new Connection(ws, data, this.turn);
         data.connection = connection;
         this.sockets.add(connection);
-        this.handlers.open(connection);
+        // Not inside this callback: it runs within res.cork() of an asynchronous upgrade, and
+        // with this uWS build a garbage collection there closes the new socket at once (1006).
+        // The microtask still runs before uWS reads anything from the socket.
+        queueMicrotask(() => {
+          if (!connection.closed) this.handlers.open(connection);
+        });
       },
       message: (ws, message, isBinary) => {
         const connection = ws.getUserData().connection;
@@ -99,7 +107,7 @@ export class Transport {
       const path = req.getUrl();
       // HEAD is answered wherever GET is, with the same status and headers and no body.
       const wanted = method === 'HEAD' ? 'GET' : method;
-      const route = this.handlers.routes.find((r) => r.path === path && (r.method === wanted || r.method === '*'));
+      const route = this.handlers.routes.find((r) => (r.prefix ? path.startsWith(r.path) : r.path === path) && (r.method === wanted || r.method === '*'));
       serveHttp(res, req, this.options.maxHttpBody, route?.handler ?? this.handlers.notFound, this.handlers.onError);
     });
   }
@@ -178,7 +186,8 @@ export class Transport {
       try {
         const fd = await this.handlers.allocateFd();
         if (aborted) return;
-        res.cork(() => res.upgrade<SocketData>({ fd, remoteAddress: info.remoteAddress, admission }, key, protocol, extensions, context));
+        const data: SocketData = { fd, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, admission };
+        res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
       } finally {
         // uWS runs the open handler inside upgrade(): a socket not open by now never will be.
         if (admission.opened) verdict.opened?.();

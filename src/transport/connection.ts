@@ -5,6 +5,10 @@ import type { UWS } from './uws.js';
 export interface SocketData {
   fd: number;
   remoteAddress: string;
+  /** The handshake's path and query string, and which protocol the server mounted for it. */
+  path: string;
+  query: string;
+  mount: string;
   /** Marked by the open handler, which uWS runs inside res.upgrade(). */
   admission: { opened: boolean };
   connection?: Connection;
@@ -16,13 +20,24 @@ export interface SocketData {
  */
 export class Connection {
   closed = false;
+  readonly fd: number;
+  readonly remoteAddress: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** The protocol serving this socket, as the handshake chose it. */
+  readonly mount: string;
 
   constructor(
     private readonly ws: UWS.WebSocket<SocketData>,
-    readonly fd: number,
-    readonly remoteAddress: string,
+    data: SocketData,
     private readonly turn: OutboundTurn,
-  ) {}
+  ) {
+    this.fd = data.fd;
+    this.remoteAddress = data.remoteAddress;
+    this.path = data.path;
+    this.query = new URLSearchParams(data.query);
+    this.mount = data.mount;
+  }
 
   /**
    * Sends a text frame; false when the socket is closed or the frame was dropped. Queued
@@ -49,9 +64,12 @@ export class Connection {
     });
   }
 
-  /** Publishes now to a topic's subscribers on this worker, this socket excluded; false once it closed. */
+  /**
+   * Publishes now to a topic's subscribers on this worker, this socket excluded; false once
+   * it closed or while it has no subscription (uWS would then deliver to no one).
+   */
   publishToOthersNow(topic: string, frame: string): boolean {
-    if (this.closed) return false;
+    if (this.closed || this.ws.getTopics().length === 0) return false;
     this.ws.publish(topic, frame, false);
     return true;
   }

@@ -20,21 +20,24 @@ export interface HttpReply {
 
 export type HttpHandler = (request: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
 
-/** One HTTP route: exact path, and a method or `*` for any. */
+/** One HTTP route: a method or `*` for any, and the exact path (or, with `prefix`, its start). */
 export interface HttpRoute {
   method: string;
   path: string;
+  prefix?: boolean;
   handler: HttpHandler;
 }
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
+  204: 'No Content',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   429: 'Too Many Requests',
   503: 'Service Unavailable',

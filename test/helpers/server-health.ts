@@ -15,6 +15,7 @@ export interface WorkerHealthReport {
   ackOverflowClosed: number;
   ipcQueuedBytes: number;
   ipcRefused: number;
+  pusherConnections: number;
 }
 
 /** The part of GET /health these tests read. */

@@ -1,0 +1,230 @@
+import type { WebhookEvent } from '../apps/apps.js';
+import { channelType, pusherTopic, userTopic } from '../protocol/pusher/channels.js';
+import type { TopicWorkers } from './topic-workers.js';
+
+/** A presence member as a connection presented it in its signed channel_data. */
+export interface PresenceMember {
+  id: string;
+  info: unknown;
+}
+
+export interface PresenceRoster {
+  count: number;
+  ids: string[];
+  hash: Record<string, unknown>;
+}
+
+export type PusherJoinResult =
+  | { ok: true; presence?: PresenceRoster; cached?: string | null }
+  | { ok: false; reason: 'full' };
+
+export interface ChannelStats {
+  occupied: boolean;
+  subscription_count: number;
+  user_count?: number;
+}
+
+/** Something the server tells an app's webhooks, or the members of a presence channel. */
+export type PusherChange =
+  | { kind: 'webhook'; app: string; event: { name: WebhookEvent; channel: string; user_id?: string } }
+  | { kind: 'member-added'; app: string; channel: string; fd: number; member: PresenceMember }
+  | { kind: 'member-removed'; app: string; channel: string; userId: string };
+
+interface ChannelState {
+  fds: Set<number>;
+  /** Presence channels: each user's info and its connections in the channel. */
+  users: Map<string, { info: unknown; fds: Set<number> }>;
+}
+
+interface SocketState {
+  app: string;
+  worker: number;
+  /** Channel → the member this connection subscribed as (presence channels). */
+  channels: Map<string, PresenceMember | undefined>;
+  user: string | undefined;
+}
+
+/** How long a cache channel keeps its last event (Pusher: 30 minutes). */
+export const CACHE_TTL_MS = 30 * 60 * 1000;
+
+/**
+ * The Pusher side of the server's global state, per app: channel subscriptions, presence
+ * rosters per user, signed-in users, connection counts and cache channels' last events.
+ * Lives in the primary (a Redis implementation can take the same operations); reports
+ * what changed so the caller sends member events and webhooks.
+ */
+export class PusherRegistry {
+  private readonly apps = new Map<string, Map<string, ChannelState>>();
+  private readonly sockets = new Map<number, SocketState>();
+  private readonly connections = new Map<string, number>();
+  private readonly users = new Map<string, Map<string, Set<number>>>();
+  private readonly cache = new Map<string, { frame: string; expiresAt: number }>();
+
+  constructor(
+    /** Channel and user topics are counted here, so the router knows where to send them. */
+    private readonly topicWorkers: TopicWorkers,
+    private readonly onChange: (change: PusherChange) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A connection of `app` opened; false (and not counted) when the app is at `max` (0 = no limit). */
+  open(fd: number, worker: number, app: string, max: number): boolean {
+    const count = this.connections.get(app) ?? 0;
+    if (max > 0 && count >= max) return false;
+    this.connections.set(app, count + 1);
+    this.sockets.set(fd, { app, worker, channels: new Map(), user: undefined });
+    return true;
+  }
+
+  /** A connection closed: it leaves every channel it was in. */
+  close(fd: number): void {
+    const socket = this.sockets.get(fd);
+    if (!socket) return;
+    for (const channel of [...socket.channels.keys()]) this.leave(fd, channel);
+    if (socket.user !== undefined) this.forgetUser(fd, socket);
+    this.sockets.delete(fd);
+    const count = (this.connections.get(socket.app) ?? 1) - 1;
+    if (count > 0) this.connections.set(socket.app, count);
+    else this.connections.delete(socket.app);
+  }
+
+  /** Every connection of a worker that died. */
+  dropWorker(worker: number): void {
+    for (const [fd, socket] of this.sockets) if (socket.worker === worker) this.close(fd);
+  }
+
+  join(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): PusherJoinResult {
+    const socket = this.sockets.get(fd);
+    if (!socket) return { ok: true };
+    let channels = this.apps.get(socket.app);
+    if (!channels) this.apps.set(socket.app, (channels = new Map()));
+    let state = channels.get(channel);
+    if (member) {
+      const users = state?.users;
+      if (!users?.has(member.id) && (users?.size ?? 0) >= maxMembers) return { ok: false, reason: 'full' };
+    }
+    if (socket.channels.has(channel)) return { ok: true, ...this.extras(socket.app, channel, state) };
+    if (!state) {
+      channels.set(channel, (state = { fds: new Set(), users: new Map() }));
+      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_occupied', channel } });
+    }
+    state.fds.add(fd);
+    socket.channels.set(channel, member);
+    this.topicWorkers.count(pusherTopic(socket.app, channel), socket.worker, 1);
+    if (member) {
+      let user = state.users.get(member.id);
+      if (!user) {
+        state.users.set(member.id, (user = { info: member.info, fds: new Set() }));
+        this.onChange({ kind: 'member-added', app: socket.app, channel, fd, member });
+        this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'member_added', channel, user_id: member.id } });
+      }
+      user.fds.add(fd);
+    }
+    return { ok: true, ...this.extras(socket.app, channel, state) };
+  }
+
+  leave(fd: number, channel: string): void {
+    const socket = this.sockets.get(fd);
+    if (!socket || !socket.channels.has(channel)) return;
+    const member = socket.channels.get(channel);
+    socket.channels.delete(channel);
+    const channels = this.apps.get(socket.app);
+    const state = channels?.get(channel);
+    if (!channels || !state) return;
+    state.fds.delete(fd);
+    this.topicWorkers.count(pusherTopic(socket.app, channel), socket.worker, -1);
+    if (member) {
+      const user = state.users.get(member.id);
+      user?.fds.delete(fd);
+      if (user && user.fds.size === 0) {
+        state.users.delete(member.id);
+        this.onChange({ kind: 'member-removed', app: socket.app, channel, userId: member.id });
+        this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'member_removed', channel, user_id: member.id } });
+      }
+    }
+    if (state.fds.size === 0) {
+      channels.delete(channel);
+      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_vacated', channel } });
+    }
+  }
+
+  signin(fd: number, userId: string): void {
+    const socket = this.sockets.get(fd);
+    if (!socket) return;
+    if (socket.user !== undefined) this.forgetUser(fd, socket);
+    socket.user = userId;
+    this.topicWorkers.count(userTopic(socket.app, userId), socket.worker, 1);
+    let users = this.users.get(socket.app);
+    if (!users) this.users.set(socket.app, (users = new Map()));
+    let fds = users.get(userId);
+    if (!fds) users.set(userId, (fds = new Set()));
+    fds.add(fd);
+  }
+
+  private forgetUser(fd: number, socket: SocketState): void {
+    const users = this.users.get(socket.app);
+    const fds = users?.get(socket.user!);
+    fds?.delete(fd);
+    if (fds?.size === 0) users!.delete(socket.user!);
+    this.topicWorkers.count(userTopic(socket.app, socket.user!), socket.worker, -1);
+    socket.user = undefined;
+  }
+
+  /** Keeps the last event of a cache channel for new subscribers. */
+  remember(app: string, channel: string, frame: string): void {
+    this.cache.set(`${app}\n${channel}`, { frame, expiresAt: this.now() + CACHE_TTL_MS });
+    this.sweepCache();
+  }
+
+  channels(app: string, prefix: string, withUserCount: boolean): Record<string, { user_count?: number }> {
+    const out: Record<string, { user_count?: number }> = {};
+    for (const [name, state] of this.apps.get(app) ?? []) {
+      if (!name.startsWith(prefix)) continue;
+      out[name] = withUserCount && channelType(name).kind === 'presence' ? { user_count: state.users.size } : {};
+    }
+    return out;
+  }
+
+  channel(app: string, channel: string): ChannelStats {
+    const state = this.apps.get(app)?.get(channel);
+    return {
+      occupied: state !== undefined,
+      subscription_count: state?.fds.size ?? 0,
+      ...(channelType(channel).kind === 'presence' ? { user_count: state?.users.size ?? 0 } : {}),
+    };
+  }
+
+  userIds(app: string, channel: string): string[] {
+    return [...(this.apps.get(app)?.get(channel)?.users.keys() ?? [])];
+  }
+
+  /** Open connections of an app, across the server. */
+  connectionCount(app: string): number {
+    return this.connections.get(app) ?? 0;
+  }
+
+  private extras(app: string, channel: string, state: ChannelState | undefined): { presence?: PresenceRoster; cached?: string | null } {
+    const type = channelType(channel);
+    const out: { presence?: PresenceRoster; cached?: string | null } = {};
+    if (type.kind === 'presence') {
+      const hash: Record<string, unknown> = {};
+      for (const [id, user] of state?.users ?? []) hash[id] = user.info ?? null;
+      out.presence = { count: Object.keys(hash).length, ids: Object.keys(hash), hash };
+    }
+    if (type.cache) {
+      const entry = this.cache.get(`${app}\n${channel}`);
+      out.cached = entry && entry.expiresAt > this.now() ? entry.frame : null;
+      if (out.cached === null) this.onChange({ kind: 'webhook', app, event: { name: 'cache_miss', channel } });
+    }
+    return out;
+  }
+
+  private lastSweep = 0;
+
+  private sweepCache(): void {
+    const now = this.now();
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [key, entry] of this.cache) if (entry.expiresAt <= now) this.cache.delete(key);
+  }
+}

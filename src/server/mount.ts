@@ -1,0 +1,62 @@
+import type { ServerConfig } from '../config.js';
+import type { Publication } from '../ipc/messages.js';
+import type { PrimaryLink } from '../ipc/primary-link.js';
+import type { Logger } from '../log.js';
+import type { Registry } from '../registry/registry.js';
+import type { TaskRunner } from '../tasks/task-runner.js';
+import type { HandshakeInfo } from '../transport/app.js';
+import type { Connection } from '../transport/connection.js';
+import type { HttpRoute } from '../transport/http.js';
+
+/** Who may not receive a publication, and who sent it (for the sender's share of the way across). */
+export interface PublishOptions {
+  /** fd of a socket left out, on whichever worker it is. */
+  except?: number;
+  /** fd of the socket that caused it; none for HTTP publishes. */
+  from?: number;
+  ackId?: string;
+}
+
+/** What the worker shell offers the protocols it mounts: sockets by fd, topics, the bus, shared state. */
+export interface WorkerServices {
+  readonly config: ServerConfig;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly tasks: TaskRunner;
+  readonly link: PrimaryLink;
+  /** The open socket with this fd on this worker. */
+  connection(fd: number): Connection | undefined;
+  /**
+   * Publishes to a topic's subscribers on every worker. False when refused whole because
+   * the way to the other workers is full for this sender: nothing was delivered anywhere.
+   */
+  publish(topic: string, frame: string, options?: PublishOptions): boolean;
+}
+
+/** A protocol as the worker shell mounts it: the sockets of its paths, and its HTTP routes. */
+export interface Mount {
+  /** HTTP routes of this protocol, beside the shell's own. */
+  readonly routes: HttpRoute[];
+  /**
+   * Admits or refuses a handshake on this protocol's path once the shell's own checks
+   * passed (an HTTP status and body), before the connection limits count it.
+   */
+  admit(info: HandshakeInfo): Promise<{ status: number; body: string; kind: string; reason: string } | undefined>;
+  open(connection: Connection): void;
+  message(connection: Connection, text: string, isBinary: boolean): void;
+  close(connection: Connection, code: number): void;
+  /** A frame over --message-rate, refused before it was read: tell the sender in the protocol's words. */
+  rateLimited(connection: Connection): void;
+  /** How this protocol tells its clients to go when the server drains (restart: SIGHUP). */
+  drainClose(restart: boolean): { code: number; reason: string };
+  /** A publication from another worker was just delivered to this worker's subscribers. */
+  delivered(publication: Publication): void;
+  /** Counters for the worker's usage report. */
+  usage(): Record<string, number>;
+  /**
+   * Called about once a second by the shell's own timer. Mounts keep no timers of their
+   * own: with this uWS build, an unref'd interval in a worker made sockets upgraded after an
+   * asynchronous handshake close at once (1006) inside res.upgrade().
+   */
+  tick(): void;
+}

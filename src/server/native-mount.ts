@@ -1,0 +1,219 @@
+import cluster from 'node:cluster';
+import { FrameErrors, HttpErrors } from '../errors.js';
+import type { Publication } from '../ipc/messages.js';
+import type { ActionDefinition } from '../protocol/native/action.js';
+import { envelope } from '../protocol/native/envelope.js';
+import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
+import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
+import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
+import type { FanoutInput, FanoutOutput } from '../tasks/types.js';
+import { secretsEqual } from '../tokens.js';
+import type { HandshakeInfo } from '../transport/app.js';
+import type { Connection } from '../transport/connection.js';
+import type { HttpRoute } from '../transport/http.js';
+import { AckTracker } from './ack-tracker.js';
+import { nativeRoutes } from './http-api.js';
+import type { Mount, WorkerServices } from './mount.js';
+
+interface NativeSocket {
+  session: NativeSession;
+  connection: Connection;
+  /** Set once the socket left too much unacknowledged: it is told once and closed. */
+  ackOverflowed: boolean;
+}
+
+/**
+ * The native Socket Conveyor protocol as the worker mounts it: implements the protocol's
+ * Hub over the shell's topics and the registry, and keeps what only this protocol has
+ * (channels per socket, acknowledgments and their re-sends).
+ */
+export class NativeMount implements Mount, Hub {
+  readonly options: ProtocolOptions;
+  readonly routes: HttpRoute[];
+  private readonly protocol: NativeProtocol;
+  private readonly acks: AckTracker;
+  private readonly sockets = new Map<number, NativeSocket>();
+  /** Local subscribers per topic: the recipients an acknowledged publication is tracked for. */
+  private readonly topicMembers = new Map<string, Set<number>>();
+  private readonly ackPrefix = `${cluster.worker?.id ?? 0}-`;
+  private nextAck = 0;
+
+  constructor(
+    private readonly services: WorkerServices,
+    actions: readonly ActionDefinition[],
+  ) {
+    const { config, log } = services;
+    this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
+    this.protocol = new NativeProtocol(this, log, actions, {
+      maxJsonDepth: config.maxJsonDepth,
+      // A frame the server accepts must fit while the socket waits on an earlier one.
+      maxBacklogBytes: Math.max(1024 * 1024, config.maxPayload),
+    });
+    this.acks = new AckTracker({
+      attempts: config.ackAttempts,
+      intervalMs: config.ackTimeout * 1000,
+      maxPendingPerSocket: config.ackMaxPending,
+      maxPendingBytesPerSocket: config.ackMaxPendingBytes,
+      resend: (fd, frame) => this.sockets.get(fd)?.connection.send(frame) ?? false,
+      overflow: (fd) => this.ackOverflow(fd),
+      wait: (delayMs) => services.tasks.run({ name: 'ack-timer', input: { delayMs } }),
+      log,
+    });
+    this.routes = nativeRoutes({ config, hub: this, registry: services.registry });
+  }
+
+  // ---- Mount ----
+
+  async admit(info: HandshakeInfo): Promise<{ status: number; body: string; kind: string; reason: string } | undefined> {
+    const { token } = this.services.config;
+    if (token === undefined) return undefined;
+    const given = info.query.get('token');
+    const valid = given !== null && given !== '' && (secretsEqual(given, token) || (await this.services.registry.admitToken(given)));
+    return valid ? undefined : { status: 401, body: JSON.stringify({ error: HttpErrors.unauthorized }), kind: 'token', reason: given ? 'wrong token' : 'no token' };
+  }
+
+  open(connection: Connection): void {
+    const session = this.protocol.createSession(connection.fd);
+    const socket: NativeSocket = { session, connection, ackOverflowed: false };
+    this.sockets.set(connection.fd, socket);
+    // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
+    this.subscribe(socket, ALL_TOPIC);
+    this.subscribe(socket, LOBBY_TOPIC);
+    this.services.registry.open(connection.fd, this.services.config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined, true);
+    this.protocol.open(session);
+  }
+
+  message(connection: Connection, text: string, isBinary: boolean): void {
+    const socket = this.sockets.get(connection.fd);
+    if (socket) this.protocol.message(socket.session, text, isBinary);
+  }
+
+  close(connection: Connection): void {
+    const socket = this.sockets.get(connection.fd);
+    if (!socket) return;
+    this.sockets.delete(connection.fd);
+    const { channel } = socket.session;
+    for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
+    this.acks.forget(connection.fd);
+    this.services.registry.close(connection.fd);
+  }
+
+  rateLimited(connection: Connection): void {
+    const socket = this.sockets.get(connection.fd);
+    if (socket) this.protocol.refuse(socket.session, FrameErrors.rateLimited(this.services.config.messageRate));
+  }
+
+  drainClose(restart: boolean): { code: number; reason: string } {
+    return restart ? { code: 1012, reason: 'Server restarting' } : { code: 1001, reason: 'Server shutting down' };
+  }
+
+  delivered(publication: Publication): void {
+    if (publication.ackId) this.trackTopic(publication.ackId, publication.topic, publication.frame, publication.except);
+  }
+
+  tick(): void {}
+
+  usage(): Record<string, number> {
+    return { ackPending: this.acks.size, ackGivenUp: this.acks.givenUp, ackOverflowClosed: this.acks.overflowed };
+  }
+
+  // ---- Hub ----
+
+  newAckId(): string | undefined {
+    return this.options.ack ? this.ackPrefix + (this.nextAck++).toString(36) : undefined;
+  }
+
+  send(session: Session, frame: string, ackId?: string): void {
+    const socket = this.sockets.get(session.fd);
+    if (!socket || !socket.connection.send(frame)) return;
+    if (ackId) this.acks.track(ackId, frame, [session.fd]);
+  }
+
+  publish(topic: string, frame: string, options: { except?: Session; from?: Session; ackId?: string } = {}): boolean {
+    const except = options.except?.fd;
+    const from = (options.from ?? options.except)?.fd;
+    const sent = this.services.publish(topic, frame, {
+      ...(except !== undefined ? { except } : {}),
+      ...(from !== undefined ? { from } : {}),
+      ...(options.ackId ? { ackId: options.ackId } : {}),
+    });
+    if (sent && options.ackId) this.trackTopic(options.ackId, topic, frame, except);
+    return sent;
+  }
+
+  async join(session: Session, channel: string): Promise<void> {
+    const socket = this.sockets.get(session.fd);
+    if (!socket) return;
+    if (session.channel !== channel) {
+      // Subscribe before the registry knows: a publication routed here after the join must find the socket subscribed.
+      this.move(socket, session.channel === null ? LOBBY_TOPIC : channelTopic(session.channel), channelTopic(channel));
+      session.channel = channel;
+    }
+    await this.services.registry.join(session.fd, channel);
+  }
+
+  async leave(session: Session): Promise<void> {
+    const socket = this.sockets.get(session.fd);
+    if (!socket || session.channel === null) return;
+    this.move(socket, channelTopic(session.channel), LOBBY_TOPIC);
+    session.channel = null;
+    await this.services.registry.leave(session.fd);
+  }
+
+  async assoc(session: Session, userId: string | number): Promise<void> {
+    session.userId = userId;
+    await this.services.registry.assoc(session.fd, userId);
+  }
+
+  consumeToken(token: string, channel: string): Promise<boolean> {
+    return this.services.registry.consumeToken(token, channel);
+  }
+
+  fanout(input: FanoutInput): Promise<FanoutOutput> {
+    return this.services.tasks.run({ name: 'fanout', input });
+  }
+
+  acknowledge(session: Session, id: string): void {
+    this.acks.acknowledge(session.fd, id);
+  }
+
+  // ---- internals ----
+
+  /** A socket left more unacknowledged than it may: told once, then closed. */
+  private ackOverflow(fd: number): void {
+    const socket = this.sockets.get(fd);
+    if (!socket || socket.ackOverflowed) return;
+    socket.ackOverflowed = true;
+    const { config, log } = this.services;
+    log.warn({ fd, limit: config.ackMaxPending, bytes: config.ackMaxPendingBytes }, 'socket left too much unacknowledged: closed');
+    // Not tracked itself: this socket is past acknowledging anything.
+    socket.connection.send(envelope('error', FrameErrors.ackOverflow(config.ackMaxPending, config.ackMaxPendingBytes), fd, this.newAckId()));
+    socket.connection.end(1008, 'Too many unacknowledged messages');
+  }
+
+  private trackTopic(ackId: string, topic: string, frame: string, except: number | undefined): void {
+    const members = this.topicMembers.get(topic);
+    if (!members) return;
+    this.acks.track(ackId, frame, except === undefined ? members : [...members].filter((fd) => fd !== except));
+  }
+
+  private move(socket: NativeSocket, from: string, to: string): void {
+    socket.connection.unsubscribe(from);
+    this.unsubscribeMember(from, socket.session.fd);
+    this.subscribe(socket, to);
+  }
+
+  private unsubscribeMember(topic: string, fd: number): void {
+    const members = this.topicMembers.get(topic);
+    if (!members) return;
+    members.delete(fd);
+    if (members.size === 0) this.topicMembers.delete(topic);
+  }
+
+  private subscribe(socket: NativeSocket, topic: string): void {
+    socket.connection.subscribe(topic);
+    let members = this.topicMembers.get(topic);
+    if (!members) this.topicMembers.set(topic, (members = new Set()));
+    members.add(socket.session.fd);
+  }
+}

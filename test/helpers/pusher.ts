@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import Echo from 'laravel-echo';
+import PusherServer from 'pusher';
+import pusherJs, { type Channel } from 'pusher-js';
+import { fetchHealth } from './server-health.js';
+import type { RunningServer } from './server.js';
+
+// pusher-js is CommonJS: under Node's ESM its default import is the class itself, while its
+// types describe a module whose `default` is the class.
+type PusherClass = typeof pusherJs.default;
+export type Pusher = InstanceType<PusherClass>;
+const Pusher = pusherJs as unknown as PusherClass;
+
+export const APP = { id: 'app-1', key: 'app-key', secret: 'app-secret-7f3c' } as const;
+export const APP_FLAG = `${APP.id}:${APP.key}:${APP.secret}`;
+/** 32 bytes, base64: the master key of encrypted channels, shared by the SDK and nobody else. */
+export const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+
+/** The `pusher` SDK pointed at a test server, as a Laravel or Node backend would be. */
+export function sdkFor(server: RunningServer, app: { id: string; key: string; secret: string } = APP): PusherServer {
+  return new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false, encryptionMasterKeyBase64: MASTER_KEY });
+}
+
+export interface ClientOptions {
+  /** The presence member this client subscribes as (and signs in as). */
+  user?: { id: string; info?: Record<string, unknown> };
+  app?: { id: string; key: string; secret: string };
+}
+
+/** A pusher-js client (its Node build), authorised by the SDK the way a backend's auth endpoint would. */
+export function pusherClient(server: RunningServer, options: ClientOptions = {}): Pusher {
+  const app = options.app ?? APP;
+  const sdk = sdkFor(server, app);
+  const user = options.user ?? { id: 'anonymous' };
+  return new Pusher(app.key, {
+    wsHost: '127.0.0.1',
+    wsPort: server.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    cluster: 'test',
+    disableStats: true,
+    channelAuthorization: {
+      endpoint: '/unused',
+      transport: 'ajax',
+      customHandler: (params, callback) => {
+        const data = params.channelName.startsWith('presence-') ? { user_id: user.id, user_info: user.info ?? {} } : undefined;
+        callback(null, sdk.authorizeChannel(params.socketId, params.channelName, data));
+      },
+    },
+    userAuthentication: {
+      endpoint: '/unused',
+      transport: 'ajax',
+      customHandler: (params, callback) => callback(null, sdk.authenticateUser(params.socketId, { id: user.id })),
+    },
+  });
+}
+
+/** Resolves once a pusher-js client is connected; fails on an error first. */
+export function connected(client: Pusher): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (client.connection.state === 'connected') return resolve(client.connection.socket_id);
+    client.connection.bind('connected', () => resolve(client.connection.socket_id));
+    client.connection.bind('failed', () => reject(new Error('pusher-js connection failed')));
+  });
+}
+
+/** Subscribes and resolves with the subscription_succeeded data, or rejects with the subscription error. */
+export function subscribed(client: Pusher, name: string): Promise<{ channel: Channel; data: unknown }> {
+  const channel = client.subscribe(name);
+  return new Promise((resolve, reject) => {
+    if (channel.subscribed) return resolve({ channel, data: undefined });
+    channel.bind('pusher:subscription_succeeded', (data: unknown) => resolve({ channel, data }));
+    channel.bind('pusher:subscription_error', (error: unknown) => reject(Object.assign(new Error(`subscription to ${name} failed: ${JSON.stringify(error)}`), { detail: error })));
+  });
+}
+
+/** Collects a channel's events of one name, and lets a test await the n-th. */
+export class EventLog<T = unknown> {
+  readonly events: T[] = [];
+  private waiters: { count: number; resolve: () => void }[] = [];
+
+  constructor(bind: (handler: (data: T) => void) => void) {
+    bind((data) => {
+      this.events.push(data);
+      this.waiters = this.waiters.filter((w) => (this.events.length >= w.count ? (w.resolve(), false) : true));
+    });
+  }
+
+  async count(n: number, timeoutMs = 5000): Promise<T[]> {
+    if (this.events.length < n) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.waiters.push({ count: n, resolve })),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${this.events.length} of ${n} events within ${timeoutMs} ms: ${JSON.stringify(this.events)}`)), timeoutMs))),
+      ]).finally(() => clearTimeout(timer));
+    }
+    return this.events;
+  }
+}
+
+/**
+ * Connected clients spread so that every worker of the server holds at least one (learned
+ * from /health): a client is kept whichever worker it landed on, until each worker has one.
+ */
+export async function spreadClients(server: RunningServer, workers: number, count: number, make: (i: number) => Pusher, t: { after(fn: () => void): void }): Promise<Pusher[]> {
+  const clients: Pusher[] = [];
+  t.after(() => clients.forEach((c) => c.disconnect()));
+  for (let i = 0; clients.length < count || !(await everyWorkerHolds(server, workers)); i++) {
+    assert.ok(i < count + 60, 'the kernel never spread connections over every worker');
+    const client = make(i);
+    clients.push(client);
+    await connected(client);
+  }
+  return clients;
+}
+
+async function everyWorkerHolds(server: RunningServer, workers: number): Promise<boolean> {
+  const health = await fetchHealth(server);
+  return health.workers.length === workers && health.workers.every((w) => w.connections > 0);
+}
+
+/** laravel-echo on a pusher-js client, as a Laravel page sets it up. */
+export function echoOn(client: Pusher): Echo<'pusher'> {
+  return new Echo({ broadcaster: 'pusher', key: APP.key, client, cluster: 'test' });
+}
