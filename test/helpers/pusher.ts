@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import WebSocket from 'ws';
 import Echo from 'laravel-echo';
 import PusherServer from 'pusher';
 import pusherJs, { type Channel } from 'pusher-js';
@@ -122,4 +124,107 @@ async function everyWorkerHolds(server: RunningServer, workers: number): Promise
 /** laravel-echo on a pusher-js client, as a Laravel page sets it up. */
 export function echoOn(client: Pusher): Echo<'pusher'> {
   return new Echo({ broadcaster: 'pusher', key: APP.key, client, cluster: 'test' });
+}
+
+/** A Pusher connection over a plain WebSocket: raw frames in and out, for exact codes and bad input. */
+export class RawPusher {
+  readonly frames: Record<string, unknown>[] = [];
+  readonly closed: Promise<number>;
+  closeCode: number | undefined;
+  private cursor = 0;
+  private waiter: (() => void) | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      try {
+        this.frames.push(JSON.parse(data.toString()) as Record<string, unknown>);
+      } catch {
+        this.frames.push({ unparsed: data.toString() });
+      }
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        this.waiter?.();
+        resolve(code);
+      }),
+    );
+    ws.on('error', () => {});
+  }
+
+  /** Opens `/app/{key}?{query}` and waits for the socket to open (not for connection_established). */
+  static async open(server: RunningServer, key: string = APP.key, query = 'protocol=7&client=js&version=8.6.0'): Promise<RawPusher> {
+    const ws = new WebSocket(`${server.url}/app/${key}?${query}`);
+    const raw = new RawPusher(ws);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    return raw;
+  }
+
+  /** Opens a connection and waits for connection_established; returns it with its socket_id. */
+  static async connect(server: RunningServer, key: string = APP.key): Promise<RawPusher & { socketId: string }> {
+    const raw = await RawPusher.open(server, key);
+    const established = await raw.next((f) => f['event'] === 'pusher:connection_established');
+    const { socket_id } = JSON.parse(established['data'] as string) as { socket_id: string };
+    return Object.assign(raw, { socketId: socket_id });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame after the last one returned that matches. */
+  async next(match: (frame: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.cursor < this.frames.length) {
+        const frame = this.frames[this.cursor++]!;
+        if (match(frame)) return frame;
+      }
+      if (this.closeCode !== undefined) throw new Error(`closed (${this.closeCode}) while waiting; received ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Pings and waits for the pong: everything sent before has been handled. */
+  async barrier(): Promise<void> {
+    this.send({ event: 'pusher:ping', data: {} });
+    await this.next((f) => f['event'] === 'pusher:pong');
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Signs an HTTP API request the way the SDKs do; returns the path with its query. */
+export function signedPath(method: string, path: string, body: string, options: { app?: { key: string; secret: string }; timestamp?: number; params?: Record<string, string>; md5?: string } = {}): string {
+  const app = options.app ?? APP;
+  const params: Record<string, string> = {
+    auth_key: app.key,
+    auth_timestamp: String(options.timestamp ?? Math.floor(Date.now() / 1000)),
+    auth_version: '1.0',
+    ...(body ? { body_md5: options.md5 ?? createHash('md5').update(body).digest('hex') } : {}),
+    ...options.params,
+  };
+  const query = Object.keys(params)
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&');
+  const signature = createHmac('sha256', app.secret).update(`${method}\n${path}\n${query}`).digest('hex');
+  return `${path}?${query}&auth_signature=${signature}`;
+}
+
+/** A channel subscription's auth, as an app's auth endpoint computes it. */
+export function channelAuth(socketId: string, channel: string, channelData?: string, app: { key: string; secret: string } = APP): string {
+  const data = channelData === undefined ? `${socketId}:${channel}` : `${socketId}:${channel}:${channelData}`;
+  return `${app.key}:${createHmac('sha256', app.secret).update(data).digest('hex')}`;
 }
