@@ -21,3 +21,15 @@ if (foreign.length > 0) {
   console.error(`build-client: the browser bundle pulls in ${foreign.join(', ')}`);
   process.exit(1);
 }
+
+// The Pusher demo page's bundle: laravel-echo on pusher-js's browser build, from npm.
+await build({
+  entryPoints: ['src/demo/pusher-bundle.ts'],
+  outfile: 'dist/client/pusher-demo.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2020',
+  minify: true,
+  logLevel: 'warning',
+});

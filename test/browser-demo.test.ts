@@ -9,6 +9,7 @@ import { startServer } from './helpers/server.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/demo.png', import.meta.url));
+const PUSHER_SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/pusher-demo.png', import.meta.url));
 
 let browser: Browser;
 
@@ -110,4 +111,40 @@ test('in a browser, a handshake the server refuses (a wrong or spent token) is n
     error: 'the server is up but refused the WebSocket handshake; not reconnecting (a spent temporary token? give refreshToken to fetch a new one)',
     reconnects: 0,
   });
+});
+
+test('the Pusher demo page (laravel-echo on pusher-js, bundled) in two browser pages: presence lists both, whispers reach the other page, the page is served with --demo only', async (t) => {
+  const app = ['--pusher-app', 'demo:demo-key:demo-secret', '--pusher-client-events'];
+  const plain = await startServer(app, t);
+  assert.equal((await fetch(`${plain.httpUrl}/pusher`)).status, 404);
+  const server = await startServer(['--demo', '--workers', '2', ...app], t);
+  const errors: string[] = [];
+  const open = async (): Promise<Page> => {
+    const page = await browser.newPage({ viewport: { width: 820, height: 660 } });
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${server.httpUrl}/pusher`);
+    await page.locator('#state', { hasText: 'connected' }).waitFor();
+    return page;
+  };
+  const [ada, bob] = [await open(), await open()];
+  for (const [page, name] of [[ada, 'Ada'], [bob, 'Bob']] as const) {
+    await page.fill('#name', name);
+    await page.fill('#room', 'demo-room');
+    await page.click('#join');
+    await page.locator('#messages li', { hasText: 'Joined demo-room' }).waitFor();
+  }
+  for (const page of [ada, bob]) await page.locator('#count', { hasText: '2' }).waitFor();
+  assert.deepEqual(await ada.locator('#members li').allTextContents(), ['Ada (you)', 'Bob']);
+  await ada.locator('#messages li', { hasText: 'Bob joined' }).waitFor();
+  await bob.fill('#text', 'Hello over Pusher');
+  await bob.click('#send');
+  await ada.locator('#messages li', { hasText: 'Bob: Hello over Pusher' }).waitFor();
+  await ada.fill('#text', 'Hi Bob!');
+  await ada.click('#send');
+  await bob.locator('#messages li', { hasText: 'Ada: Hi Bob!' }).waitFor();
+  await ada.screenshot({ path: PUSHER_SCREENSHOT });
+  await bob.close();
+  await ada.locator('#messages li', { hasText: 'Bob left' }).waitFor();
+  await ada.locator('#count', { hasText: '1' }).waitFor();
+  assert.deepEqual(errors, []);
 });

@@ -111,7 +111,7 @@ export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
   return [
     { method: 'GET', path: '/health', handler: monitored(health) },
     { method: 'GET', path: '/metrics', handler: monitored(metrics) },
-    ...(config.demo ? demoRoutes() : []),
+    ...(config.demo ? demoRoutes(config.pusherApps) : []),
   ];
 }
 
