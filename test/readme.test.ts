@@ -23,6 +23,11 @@ test('the README shows the custom-action example exactly as the file the tests r
   assert.ok(readme.includes('```ts\n' + example + '\n```'), 'README code block matches docs/examples/custom-action.ts');
 });
 
+test('the README shows the chat example (a WebSocket app) exactly as the file the tests run', () => {
+  const example = readFileSync(new URL('docs/examples/chat.ts', root), 'utf8').trimEnd();
+  assert.ok(readme.includes('```ts\n' + example + '\n```'), 'README code block matches docs/examples/chat.ts');
+});
+
 test('the README has exactly the two set-up commands, and .ci/run runs the test one', () => {
   const blocks = [...readme.matchAll(/```sh\n([^`]*)```/g)].map((m) => m[1]!.trim());
   assert.deepEqual(blocks, ['npm install && npm start', 'npm install && npm test']);

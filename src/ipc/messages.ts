@@ -11,7 +11,9 @@ export type Topic = string;
 /** A frame published to a topic, the same bytes for every recipient. */
 export interface Publication {
   topic: Topic;
+  /** The message; for a binary one, its bytes in base64 (JSON carries no bytes). */
   frame: string;
+  binary?: true;
   /** Present when acknowledgments are on: recipients must ack this id. */
   ackId?: string;
   /** A socket (by fd) that must not receive it, on whichever worker it is. */
@@ -35,7 +37,9 @@ export type RegistryRequest =
   | { op: 'pusher-channels'; app: string; prefix: string; userCount: boolean }
   | { op: 'pusher-channel'; app: string; channel: string }
   | { op: 'pusher-users'; app: string; channel: string }
-  | { op: 'pusher-terminate'; app: string; userId: string };
+  | { op: 'pusher-terminate'; app: string; userId: string }
+  | { op: 'group-join'; fd: number; topic: string }
+  | { op: 'group-leave'; fd: number; topic: string };
 
 export interface RegistryResults {
   join: null;
@@ -56,6 +60,8 @@ export interface RegistryResults {
   'pusher-channel': ChannelStats;
   'pusher-users': string[];
   'pusher-terminate': null;
+  'group-join': null;
+  'group-leave': null;
 }
 
 /** What a worker reports of itself once a second. */
@@ -128,6 +134,9 @@ export type PrimaryMessage =
   | { type: 'flow'; congested: boolean }
   /** Close every connection of this Pusher user (terminate_connections). */
   | { type: 'pusher-terminate'; app: string; userId: string }
+  /** A once-per-server event, for the hooks of the worker chosen to run them. */
+  | { type: 'hook'; hook: 'channelOccupied' | 'channelVacated'; channel: string; protocol: 'native' | 'pusher'; app?: string }
+  | { type: 'hook'; hook: 'groupCreated' | 'groupDestroyed'; topic: string }
   | { type: 'response'; id: number; ok: true; result: unknown }
   | { type: 'response'; id: number; ok: false; error: string }
   | { type: 'fds'; first: number; count: number }

@@ -12,6 +12,7 @@ import { pusherTopic } from '../protocol/pusher/channels.js';
 import { PusherRegistry, type PusherChange } from '../registry/pusher-registry.js';
 import type { TaskPool } from './task-pool.js';
 import { WebhookDispatcher } from './webhooks.js';
+import { GroupRegistry } from '../registry/group-registry.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -58,6 +59,7 @@ export class Router {
   private congested = false;
   private readonly pusher: PusherRegistry;
   private readonly webhooks: WebhookDispatcher;
+  private readonly groups: GroupRegistry;
 
   constructor(
     private readonly config: ServerConfig,
@@ -70,6 +72,7 @@ export class Router {
     topics.onChange = (topic, worker, added, others) => this.interestChanged(topic, worker, added, others);
     this.webhooks = new WebhookDispatcher(new AppDirectory(config.pusherApps), pool, log);
     this.pusher = new PusherRegistry(topics, (change) => this.pusherChanged(change));
+    this.groups = new GroupRegistry(topics, (change) => this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic }));
   }
 
   attach(worker: Worker): void {
@@ -86,8 +89,14 @@ export class Router {
   /** Forgets a worker that exited, and tells its sockets' channels they left. */
   detach(workerId: number): void {
     this.workers.delete(workerId);
-    for (const change of this.registry.dropWorker(workerId)) this.announce('channel-disconnect', change);
+    // The dead worker cannot run a vacated hook: a live one does.
+    const survivor = this.workers.keys().next().value;
+    for (const change of this.registry.dropWorker(workerId)) {
+      if (survivor === undefined) this.announce('channel-disconnect', change);
+      else this.left(change, survivor);
+    }
     this.pusher.dropWorker(workerId);
+    this.groups.dropWorker(workerId);
     this.checkFlow();
   }
 
@@ -130,8 +139,9 @@ export class Router {
         return;
       case 'close': {
         const change = this.registry.close(message.fd);
-        if (change) this.announce('channel-disconnect', change);
+        if (change) this.left(change, workerId);
         this.pusher.close(message.fd);
+        this.groups.close(message.fd);
         return;
       }
       case 'need-fds':
@@ -231,13 +241,16 @@ export class Router {
     switch (request.op) {
       case 'join': {
         const result = this.registry.join(request.fd, request.channel);
-        if (result?.left) this.announce('channel-disconnect', result.left);
-        if (result) this.announce('channel-connect', result.joined);
+        if (result?.left) this.left(result.left, workerId);
+        if (result) {
+          this.announce('channel-connect', result.joined);
+          if (result.joined.snapshot.fds.length === 1) this.send(workerId, { type: 'hook', hook: 'channelOccupied', channel: result.joined.channel, protocol: 'native' });
+        }
         return null;
       }
       case 'leave': {
         const change = this.registry.leave(request.fd);
-        if (change) this.announce('channel-disconnect', change);
+        if (change) this.left(change, workerId);
         return null;
       }
       case 'assoc':
@@ -274,6 +287,12 @@ export class Router {
       case 'pusher-terminate':
         for (const id of this.workers.keys()) this.send(id, { type: 'pusher-terminate', app: request.app, userId: request.userId });
         return null;
+      case 'group-join':
+        this.groups.join(request.fd, workerId, request.topic);
+        return null;
+      case 'group-leave':
+        this.groups.leave(request.fd, request.topic);
+        return null;
     }
   }
 
@@ -282,6 +301,10 @@ export class Router {
     switch (change.kind) {
       case 'webhook':
         this.webhooks.add(change.app, change.event);
+        if (change.worker !== undefined && (change.event.name === 'channel_occupied' || change.event.name === 'channel_vacated')) {
+          const hook = change.event.name === 'channel_occupied' ? 'channelOccupied' : 'channelVacated';
+          this.send(change.worker, { type: 'hook', hook, channel: change.event.channel, protocol: 'pusher', app: change.app });
+        }
         return;
       case 'member-added': {
         const data = JSON.stringify({ user_id: change.member.id, user_info: change.member.info });
@@ -295,6 +318,12 @@ export class Router {
         return;
       }
     }
+  }
+
+  /** A socket left a native channel: presence, and the vacated hook when it was the last. */
+  private left(change: MembershipChange, workerId: number): void {
+    this.announce('channel-disconnect', change);
+    if (change.snapshot.fds.length === 0) this.send(workerId, { type: 'hook', hook: 'channelVacated', channel: change.channel, protocol: 'native' });
   }
 
   /** Publishes a presence change to the channel's members on every worker. */

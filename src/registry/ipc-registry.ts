@@ -94,4 +94,12 @@ export class IpcRegistry implements Registry {
   async pusherTerminate(app: string, userId: string): Promise<void> {
     await this.ask({ op: 'pusher-terminate', app, userId });
   }
+
+  async groupJoin(fd: number, topic: string): Promise<void> {
+    await this.ask({ op: 'group-join', fd, topic });
+  }
+
+  async groupLeave(fd: number, topic: string): Promise<void> {
+    await this.ask({ op: 'group-leave', fd, topic });
+  }
 }

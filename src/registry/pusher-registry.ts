@@ -26,7 +26,8 @@ export interface ChannelStats {
 
 /** Something the server tells an app's webhooks, or the members of a presence channel. */
 export type PusherChange =
-  | { kind: 'webhook'; app: string; event: { name: WebhookEvent; channel: string; user_id?: string } }
+  /** `worker` is where the socket that caused it lives (none for a cache miss of an HTTP publish). */
+  | { kind: 'webhook'; app: string; event: { name: WebhookEvent; channel: string; user_id?: string }; worker?: number }
   | { kind: 'member-added'; app: string; channel: string; fd: number; member: PresenceMember }
   | { kind: 'member-removed'; app: string; channel: string; userId: string };
 
@@ -106,7 +107,7 @@ export class PusherRegistry {
     if (socket.channels.has(channel)) return { ok: true, ...this.extras(socket.app, channel, state) };
     if (!state) {
       channels.set(channel, (state = { fds: new Set(), users: new Map() }));
-      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_occupied', channel } });
+      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_occupied', channel }, worker: socket.worker });
     }
     state.fds.add(fd);
     socket.channels.set(channel, member);
@@ -144,7 +145,7 @@ export class PusherRegistry {
     }
     if (state.fds.size === 0) {
       channels.delete(channel);
-      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_vacated', channel } });
+      this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_vacated', channel }, worker: socket.worker });
     }
   }
 

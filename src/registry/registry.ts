@@ -43,4 +43,8 @@ export interface Registry {
   pusherUsers(app: string, channel: string): Promise<string[]>;
   /** Closes every connection of a user, on every worker. */
   pusherTerminate(app: string, userId: string): Promise<void>;
+
+  // WebSocket apps' groups, by topic.
+  groupJoin(fd: number, topic: string): Promise<void>;
+  groupLeave(fd: number, topic: string): Promise<void>;
 }

@@ -16,9 +16,21 @@ import type { Mount, PublishOptions, WorkerServices } from './mount.js';
 import { NativeMount } from './native-mount.js';
 import { originChecker } from './origins.js';
 import { PusherMount } from './pusher-mount.js';
+import { AppMount, groupTopic } from './app-mount.js';
+import { HookRunner } from './hook-runner.js';
+import type { CustomRoute, RouteContext, ServerHooks, WebSocketApp } from '../embed/types.js';
+import type { HttpRoute } from '../transport/http.js';
 import { RefusalLog } from './refusal-log.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { FloodControl } from './token-bucket.js';
+
+/** What an embedder gives createServer() beside the options. */
+export interface Embedding {
+  actions: readonly ActionDefinition[];
+  apps: readonly WebSocketApp[];
+  hooks: ServerHooks;
+  routes: readonly CustomRoute[];
+}
 
 export interface EventServerDeps {
   config: ServerConfig;
@@ -27,7 +39,7 @@ export interface EventServerDeps {
   registry: Registry;
   tasks: TaskRunner;
   log: Logger;
-  actions: readonly ActionDefinition[];
+  embedding: Embedding;
 }
 
 /** What the shell keeps of every socket, whatever its protocol. */
@@ -60,9 +72,11 @@ export class EventServer implements WorkerServices {
   readonly registry: Registry;
   readonly tasks: TaskRunner;
   readonly link: PrimaryLink;
+  readonly hooks: HookRunner;
   private readonly transport: Transport;
   private readonly native: NativeMount;
   private readonly pusher: PusherMount;
+  private readonly apps: AppMount;
   private readonly fds: FdPool;
   private readonly locals = new Map<number, Local>();
   /** Set once draining: sockets that finish their handshake after it are closed the same way. */
@@ -87,6 +101,7 @@ export class EventServer implements WorkerServices {
     this.registry = deps.registry;
     this.tasks = deps.tasks;
     this.link = link;
+    this.hooks = new HookRunner(deps.embedding.hooks, log);
     // Under the close policy uWS keeps queueing past the limit, so the 1013 close frame usually still fits.
     const uwsBackpressure = config.slowConsumer === 'close' ? config.maxBackpressure * 2 : config.maxBackpressure;
     this.slow = new SlowConsumers(config.slowConsumer, config.maxBackpressure, uwsBackpressure, log);
@@ -96,8 +111,13 @@ export class EventServer implements WorkerServices {
     this.refusals = new RefusalLog(log);
     this.fds = new FdPool(() => link.send({ type: 'need-fds' }), FD_LOW_WATER);
     link.on('fds', (m) => this.fds.add(m.first, m.count));
-    this.native = new NativeMount(this, deps.actions);
+    this.native = new NativeMount(this, deps.embedding.actions);
     this.pusher = new PusherMount(this);
+    this.apps = new AppMount(this, deps.embedding.apps);
+    link.on('hook', (message) => {
+      if ('topic' in message) return this.apps.groupHook(message.hook, message.topic);
+      this.hooks.run(message.hook, { channel: message.channel, protocol: message.protocol, ...(message.app !== undefined ? { app: message.app } : {}) });
+    });
     bus.onMessage((publication) => this.deliver(publication));
     this.transport = new Transport(
       {
@@ -111,10 +131,10 @@ export class EventServer implements WorkerServices {
         handshake: (info) => this.handshake(info),
         allocateFd: () => this.fds.take(),
         open: (connection) => this.onOpen(connection),
-        message: (connection, text, isBinary) => {
+        message: (connection, text, isBinary, binary) => {
           this.framesReceived++;
           const local = this.locals.get(connection.fd);
-          if (local && this.admitFrame(local)) local.mount.message(connection, text, isBinary);
+          if (local && this.admitFrame(local)) local.mount.message(connection, text, isBinary, binary);
         },
         close: (connection, code) => this.onClose(connection, code),
         drain: (connection) => this.slow.drained(connection),
@@ -122,6 +142,7 @@ export class EventServer implements WorkerServices {
           ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }) }),
           ...this.native.routes,
           ...(config.pusherApps.length > 0 ? this.pusher.routes : []),
+          ...this.customRoutes(deps.embedding.routes),
         ],
         notFound,
         onError: (error) => log.error({ err: error }, 'request failed'),
@@ -185,7 +206,7 @@ export class EventServer implements WorkerServices {
     return this.locals.get(fd)?.connection;
   }
 
-  publish(topic: string, frame: string, options: PublishOptions = {}): boolean {
+  publish(topic: string, frame: string | Uint8Array, options: PublishOptions = {}): boolean {
     const { bus } = this.deps;
     const crosses = bus.crosses(topic);
     if (crosses && !this.admitAcross(options.from, frame.length)) {
@@ -193,10 +214,17 @@ export class EventServer implements WorkerServices {
       return false;
     }
     this.framesPublished++;
+    const binary = typeof frame !== 'string';
     const except = options.except === undefined ? undefined : this.locals.get(options.except)?.connection;
-    this.transport.publish(topic, frame, except);
+    this.transport.publish(topic, frame, except, binary);
     if (crosses) {
-      bus.publish({ topic, frame, ...(options.ackId ? { ackId: options.ackId } : {}), ...(options.except !== undefined && !except ? { except: options.except } : {}) });
+      bus.publish({
+        topic,
+        frame: binary ? Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64') : frame,
+        ...(binary ? { binary: true as const } : {}),
+        ...(options.ackId ? { ackId: options.ackId } : {}),
+        ...(options.except !== undefined && !except ? { except: options.except } : {}),
+      });
     }
     return true;
   }
@@ -224,7 +252,18 @@ export class EventServer implements WorkerServices {
   }
 
   private mountFor(path: string): { name: string; mount: Mount } {
+    if (this.apps.handles(path)) return { name: 'app', mount: this.apps };
     return this.pusher.handles(path) ? { name: 'pusher', mount: this.pusher } : { name: 'native', mount: this.native };
+  }
+
+  private mountNamed(name: string): Mount {
+    return name === 'app' ? this.apps : name === 'pusher' ? this.pusher : this.native;
+  }
+
+  /** The embedder's routes, with what they may do (publish to an app's group). */
+  private customRoutes(routes: readonly CustomRoute[]): HttpRoute[] {
+    const context: RouteContext = { publish: (appPath, group, data) => this.publish(groupTopic(appPath, group), data) };
+    return routes.map((route) => ({ method: route.method.toUpperCase(), path: route.path, handler: (request) => route.handler(request, context) }));
   }
 
   private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
@@ -239,6 +278,9 @@ export class EventServer implements WorkerServices {
     const { name, mount } = this.mountFor(info.path);
     const refused = await mount.admit(info);
     if (refused) return refuse(refused.status, refused.body, refused.kind, refused.reason);
+    const hooked = await this.hooks.handshake({ path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress, protocol: name });
+    if (hooked) return refuse(hooked.status, JSON.stringify(hooked.body ?? { error: 'Refused' }), 'hook', `refused by the handshake hook with ${hooked.status}`);
+    const context = name === 'app' ? { headers: info.headers } : undefined;
     // Counted only now that the protocol admitted it, so unauthenticated handshakes take no one's slot.
     if (this.workerShare > 0 && this.transport.connectionCount + this.admittedUpgrades >= this.workerShare) {
       return refuse(503, JSON.stringify({ error: HttpErrors.tooManyConnections }), 'connections', 'connection limit reached');
@@ -255,9 +297,9 @@ export class EventServer implements WorkerServices {
         unadmit();
         return refuse(429, JSON.stringify({ error: HttpErrors.tooManyFromAddress }), 'address', 'connections per address limit reached');
       }
-      return { accept: true, mount: name, opened: unadmit, abandoned: () => (unadmit(), registry.releaseAddress(address)) };
+      return { accept: true, mount: name, context, opened: unadmit, abandoned: () => (unadmit(), registry.releaseAddress(address)) };
     }
-    return { accept: true, mount: name, opened: unadmit, abandoned: unadmit };
+    return { accept: true, mount: name, context, opened: unadmit, abandoned: unadmit };
   }
 
   /** Flood control: true when the frame may be processed. */
@@ -281,11 +323,12 @@ export class EventServer implements WorkerServices {
   private onOpen(connection: Connection): void {
     const { messageRate, messageBurst } = this.config;
     const flood = messageRate > 0 ? new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))) : undefined;
-    const mount = connection.mount === 'pusher' ? this.pusher : this.native;
+    const mount = this.mountNamed(connection.mount);
     const local: Local = { connection, mount, flood, crossBytes: 0, crossWindow: 0 };
     this.locals.set(connection.fd, local);
     this.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress, protocol: connection.mount }, 'connection open');
     mount.open(connection);
+    this.hooks.run('connectionOpened', { id: connection.fd, protocol: connection.mount, path: connection.path, remoteAddress: connection.remoteAddress });
     // A handshake already under way when the listener closed is not refused: the socket opens
     // and is then told to go like every other socket here, so its client reconnects elsewhere.
     if (this.draining) this.tellToGo(local);
@@ -302,13 +345,15 @@ export class EventServer implements WorkerServices {
     if (!local) return;
     this.locals.delete(connection.fd);
     local.mount.close(connection, code);
+    this.hooks.run('connectionClosed', { id: connection.fd, protocol: connection.mount, path: connection.path, remoteAddress: connection.remoteAddress, code });
     this.log.debug({ fd: connection.fd, code }, 'connection closed');
   }
 
   /** A publication from another worker: the same bytes, to the local subscribers. */
   private deliver(publication: Publication): void {
     const except = publication.except === undefined ? undefined : this.locals.get(publication.except)?.connection;
-    this.transport.publish(publication.topic, publication.frame, except);
+    if (publication.binary) this.transport.publish(publication.topic, Buffer.from(publication.frame, 'base64'), except, true);
+    else this.transport.publish(publication.topic, publication.frame, except);
     this.native.delivered(publication);
   }
 }

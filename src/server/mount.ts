@@ -7,6 +7,7 @@ import type { TaskRunner } from '../tasks/task-runner.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';
+import type { HookRunner } from './hook-runner.js';
 
 /** Who may not receive a publication, and who sent it (for the sender's share of the way across). */
 export interface PublishOptions {
@@ -24,13 +25,15 @@ export interface WorkerServices {
   readonly registry: Registry;
   readonly tasks: TaskRunner;
   readonly link: PrimaryLink;
+  /** The embedder's hooks, run guarded. */
+  readonly hooks: HookRunner;
   /** The open socket with this fd on this worker. */
   connection(fd: number): Connection | undefined;
   /**
    * Publishes to a topic's subscribers on every worker. False when refused whole because
    * the way to the other workers is full for this sender: nothing was delivered anywhere.
    */
-  publish(topic: string, frame: string, options?: PublishOptions): boolean;
+  publish(topic: string, frame: string | Uint8Array, options?: PublishOptions): boolean;
 }
 
 /** A protocol as the worker shell mounts it: the sockets of its paths, and its HTTP routes. */
@@ -43,7 +46,7 @@ export interface Mount {
    */
   admit(info: HandshakeInfo): Promise<{ status: number; body: string; kind: string; reason: string } | undefined>;
   open(connection: Connection): void;
-  message(connection: Connection, text: string, isBinary: boolean): void;
+  message(connection: Connection, text: string, isBinary: boolean, binary?: Buffer): void;
   close(connection: Connection, code: number): void;
   /** A frame over --message-rate, refused before it was read: tell the sender in the protocol's words. */
   rateLimited(connection: Connection): void;

@@ -96,6 +96,7 @@ export class NativeMount implements Mount, Hub {
     for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
     this.acks.forget(connection.fd);
     this.services.registry.close(connection.fd);
+    if (channel !== null) this.services.hooks.run('channelLeft', { id: connection.fd, channel, protocol: 'native' });
   }
 
   rateLimited(connection: Connection): void {
@@ -144,20 +145,24 @@ export class NativeMount implements Mount, Hub {
   async join(session: Session, channel: string): Promise<void> {
     const socket = this.sockets.get(session.fd);
     if (!socket) return;
-    if (session.channel !== channel) {
-      // Subscribe before the registry knows: a publication routed here after the join must find the socket subscribed.
-      this.move(socket, session.channel === null ? LOBBY_TOPIC : channelTopic(session.channel), channelTopic(channel));
-      session.channel = channel;
-    }
+    const previous = session.channel;
+    if (previous === channel) return void (await this.services.registry.join(session.fd, channel));
+    // Subscribe before the registry knows: a publication routed here after the join must find the socket subscribed.
+    this.move(socket, previous === null ? LOBBY_TOPIC : channelTopic(previous), channelTopic(channel));
+    session.channel = channel;
     await this.services.registry.join(session.fd, channel);
+    if (previous !== null) this.services.hooks.run('channelLeft', { id: session.fd, channel: previous, protocol: 'native' });
+    this.services.hooks.run('channelJoined', { id: session.fd, channel, protocol: 'native' });
   }
 
   async leave(session: Session): Promise<void> {
     const socket = this.sockets.get(session.fd);
     if (!socket || session.channel === null) return;
-    this.move(socket, channelTopic(session.channel), LOBBY_TOPIC);
+    const channel = session.channel;
+    this.move(socket, channelTopic(channel), LOBBY_TOPIC);
     session.channel = null;
     await this.services.registry.leave(session.fd);
+    this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'native' });
   }
 
   async assoc(session: Session, userId: string | number): Promise<void> {

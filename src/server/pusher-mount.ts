@@ -123,6 +123,7 @@ export class PusherMount implements Mount, PusherHub {
     this.sockets.delete(connection.fd);
     const { session } = socket;
     if (session.user !== undefined) this.forgetUser(session.app.id, session.user, session.fd);
+    for (const channel of session.channels.keys()) this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
     this.protocol.closed(session);
   }
 
@@ -164,12 +165,15 @@ export class PusherMount implements Mount, PusherHub {
     return this.services.publish(topic, frame, { except: session.fd, from: session.fd });
   }
 
-  join(session: PusherSession, channel: string, member: PresenceMember | undefined): Promise<PusherJoinResult> {
-    return this.services.registry.pusherJoin(session.fd, channel, member, session.app.maxPresenceMembers);
+  async join(session: PusherSession, channel: string, member: PresenceMember | undefined): Promise<PusherJoinResult> {
+    const result = await this.services.registry.pusherJoin(session.fd, channel, member, session.app.maxPresenceMembers);
+    if (result.ok) this.services.hooks.run('channelJoined', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
+    return result;
   }
 
-  leave(session: PusherSession, channel: string): Promise<void> {
-    return this.services.registry.pusherLeave(session.fd, channel);
+  async leave(session: PusherSession, channel: string): Promise<void> {
+    await this.services.registry.pusherLeave(session.fd, channel);
+    this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
   }
 
   async signin(session: PusherSession, userId: string): Promise<void> {

@@ -2,17 +2,16 @@ import { IpcBus } from '../bus/ipc-bus.js';
 import type { ServerConfig } from '../config.js';
 import { PrimaryLink } from '../ipc/primary-link.js';
 import { createLogger } from '../log.js';
-import type { ActionDefinition } from '../protocol/native/action.js';
 import { IpcRegistry } from '../registry/ipc-registry.js';
 import { TaskRunner } from '../tasks/task-runner.js';
-import { EventServer } from './event-server.js';
+import { EventServer, type Embedding } from './event-server.js';
 import cluster from 'node:cluster';
 
 /**
  * Runs this process as one event worker: connects to the primary, listens on the port the
  * primary names, and drains when told to.
  */
-export function runEventWorker(config: ServerConfig, actions: readonly ActionDefinition[] = []): void {
+export function runEventWorker(config: ServerConfig, embedding: Partial<Embedding> = {}): void {
   const log = createLogger(config.logLevel, { worker: cluster.worker?.id ?? 0 });
   const link = new PrimaryLink();
   const server = new EventServer({
@@ -22,7 +21,7 @@ export function runEventWorker(config: ServerConfig, actions: readonly ActionDef
     registry: new IpcRegistry(link),
     tasks: new TaskRunner(link),
     log,
-    actions,
+    embedding: { actions: embedding.actions ?? [], apps: embedding.apps ?? [], hooks: embedding.hooks ?? {}, routes: embedding.routes ?? [] },
   });
   // A terminal's Ctrl-C or a service manager signals the whole process group; the primary
   // coordinates the drain, so a worker waits for its word instead of dying mid-send.

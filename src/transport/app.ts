@@ -15,7 +15,7 @@ export type HandshakeVerdict =
    * `mount` names the protocol that serves the socket; `opened` runs when the socket
    * opened, `abandoned` when the client went away before.
    */
-  | { accept: true; mount: string; opened?: () => void; abandoned?: () => void }
+  | { accept: true; mount: string; context?: unknown; opened?: () => void; abandoned?: () => void }
   | { accept: false; status: number; body: string };
 
 /** What the transport calls into; it knows nothing of actions or channels. */
@@ -24,7 +24,8 @@ export interface TransportHandlers {
   /** A new fd for an accepted socket; may wait for the primary to hand out a block. */
   allocateFd(): number | Promise<number>;
   open(connection: Connection): void;
-  message(connection: Connection, text: string, isBinary: boolean): void;
+  /** A message: text decoded, or for a binary message its bytes (copied). */
+  message(connection: Connection, text: string, isBinary: boolean, binary: Buffer | undefined): void;
   close(connection: Connection, code: number): void;
   /** A socket's send queue shrank (uWS drain). */
   drain(connection: Connection): void;
@@ -88,7 +89,7 @@ export class Transport {
         if (!connection) return;
         if (message.byteLength > this.options.maxPayload) return connection.end(1009, 'Message too big');
         // uWS frees the message buffer when this callback returns: decode (copy) it now.
-        this.handlers.message(connection, isBinary ? '' : Buffer.from(message).toString('utf8'), isBinary);
+        this.handlers.message(connection, isBinary ? '' : Buffer.from(message).toString('utf8'), isBinary, isBinary ? Buffer.from(message.slice(0)) : undefined);
       },
       drain: (ws) => {
         const connection = ws.getUserData().connection;
@@ -151,10 +152,10 @@ export class Transport {
    * Publishes to every subscriber of a topic on this worker, `except` left out, once this
    * turn's callbacks have returned (see OutboundTurn).
    */
-  publish(topic: string, frame: string, except?: Connection): void {
+  publish(topic: string, frame: string | Uint8Array, except?: Connection, isBinary = false): void {
     this.turn.defer(() => {
       // A sender that closed meanwhile is no longer subscribed: it is left out either way.
-      if (!except?.publishToOthersNow(topic, frame)) this.app.publish(topic, frame, false);
+      if (!except?.publishToOthersNow(topic, frame, isBinary)) this.app.publish(topic, frame, isBinary);
     });
   }
 
@@ -186,7 +187,7 @@ export class Transport {
       try {
         const fd = await this.handlers.allocateFd();
         if (aborted) return;
-        const data: SocketData = { fd, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, admission };
+        const data: SocketData = { fd, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, context: verdict.context, admission };
         res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
       } finally {
         // uWS runs the open handler inside upgrade(): a socket not open by now never will be.

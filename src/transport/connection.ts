@@ -9,6 +9,8 @@ export interface SocketData {
   path: string;
   query: string;
   mount: string;
+  /** Whatever the handshake kept for the mount (an app socket's headers). */
+  context: unknown;
   /** Marked by the open handler, which uWS runs inside res.upgrade(). */
   admission: { opened: boolean };
   connection?: Connection;
@@ -26,6 +28,7 @@ export class Connection {
   readonly query: URLSearchParams;
   /** The protocol serving this socket, as the handshake chose it. */
   readonly mount: string;
+  readonly context: unknown;
 
   constructor(
     private readonly ws: UWS.WebSocket<SocketData>,
@@ -37,17 +40,18 @@ export class Connection {
     this.path = data.path;
     this.query = new URLSearchParams(data.query);
     this.mount = data.mount;
+    this.context = data.context;
   }
 
   /**
    * Sends a text frame; false when the socket is closed or the frame was dropped. Queued
    * behind this turn's publishes, when there are any.
    */
-  send(frame: string): boolean {
+  send(frame: string | Uint8Array, isBinary = false): boolean {
     if (this.closed) return false;
-    if (this.turn.idle) return this.ws.send(frame, false) !== 2;
+    if (this.turn.idle) return this.ws.send(frame, isBinary) !== 2;
     this.turn.defer(() => {
-      if (!this.closed) this.ws.send(frame, false);
+      if (!this.closed) this.ws.send(frame, isBinary);
     });
     return true;
   }
@@ -68,9 +72,9 @@ export class Connection {
    * Publishes now to a topic's subscribers on this worker, this socket excluded; false once
    * it closed or while it has no subscription (uWS would then deliver to no one).
    */
-  publishToOthersNow(topic: string, frame: string): boolean {
+  publishToOthersNow(topic: string, frame: string | Uint8Array, isBinary = false): boolean {
     if (this.closed || this.ws.getTopics().length === 0) return false;
-    this.ws.publish(topic, frame, false);
+    this.ws.publish(topic, frame, isBinary);
     return true;
   }
 

@@ -1,0 +1,53 @@
+import type { ChannelEvent, ConnectionEvent, HandshakeRefusal, HandshakeRequest, ServerHooks } from '../embed/types.js';
+import type { Logger } from '../log.js';
+
+type EventHook = Exclude<keyof ServerHooks, 'handshake'>;
+type EventOf<H extends EventHook> = Parameters<NonNullable<ServerHooks[H]>>[0];
+
+/**
+ * Runs the embedder's hooks so that none of them can take the worker down: a throw, or a
+ * rejected promise, is logged with the hook's name and otherwise ignored.
+ */
+export class HookRunner {
+  constructor(
+    private readonly hooks: ServerHooks,
+    private readonly log: Logger,
+  ) {}
+
+  has(name: keyof ServerHooks): boolean {
+    return typeof this.hooks[name] === 'function';
+  }
+
+  run<H extends EventHook>(name: H, event: EventOf<H>): void {
+    const hook = this.hooks[name] as ((event: EventOf<H>) => unknown) | undefined;
+    if (!hook) return;
+    try {
+      const result = hook.call(this.hooks, event);
+      if (result instanceof Promise) result.catch((error: unknown) => this.failed(name, error));
+    } catch (error) {
+      this.failed(name, error);
+    }
+  }
+
+  /** The handshake hook's verdict; one that throws refuses the handshake with 500, so nothing unchecked gets in. */
+  async handshake(request: HandshakeRequest): Promise<HandshakeRefusal | undefined> {
+    if (!this.hooks.handshake) return undefined;
+    try {
+      const refusal = await this.hooks.handshake(request);
+      if (refusal && !(Number.isInteger(refusal.status) && refusal.status >= 400 && refusal.status <= 599)) {
+        this.log.error({ status: refusal.status }, 'handshake hook refused with a status outside 400-599: answering 500');
+        return { status: 500, body: { error: 'Internal server error' } };
+      }
+      return refusal;
+    } catch (error) {
+      this.failed('handshake', error);
+      return { status: 500, body: { error: 'Internal server error' } };
+    }
+  }
+
+  private failed(name: string, error: unknown): void {
+    this.log.error({ err: error, hook: name }, 'hook failed');
+  }
+}
+
+export type { ChannelEvent, ConnectionEvent };

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { attemptHandshake } from './helpers/conformance.js';
+import { FrameClient } from './helpers/frame-client.js';
+import { fetchHealth, placeOnWorkers, processIds } from './helpers/server-health.js';
+import { startNode, type RunningServer } from './helpers/server.js';
+
+const example = (name: string): string => fileURLToPath(new URL(`../docs/examples/${name}.js`, import.meta.url));
+const EMBED_SERVER = fileURLToPath(new URL('./helpers/embed-server.js', import.meta.url));
+
+/** A plain WebSocket client that keeps every message as text (binary ones as `bin:<hex>`). */
+class Plain {
+  readonly messages: string[] = [];
+  readonly closed: Promise<number>;
+  private waiter: (() => void) | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      this.messages.push(isBinary ? `bin:${(data as Buffer).toString('hex')}` : data.toString());
+      this.waiter?.();
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('error', () => {});
+  }
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<Plain> {
+    const ws = new WebSocket(url, { headers });
+    const client = new Plain(ws);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    return client;
+  }
+
+  async until(match: (message: string) => boolean, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (let seen = 0; ; ) {
+      for (; seen < this.messages.length; seen++) if (match(this.messages[seen]!)) return this.messages[seen]!;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching message within ${timeoutMs} ms: ${JSON.stringify(this.messages).slice(0, 1000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+/** Plain clients on `path`, at least one on each of the server's two workers. */
+async function onBothWorkers(server: RunningServer, path: string, count: number, ready: (client: Plain) => Promise<unknown>, t: TestContext): Promise<Plain[]> {
+  const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
+  const wanted = Array.from({ length: count }, (_, i) => ids[i % ids.length]!);
+  const clients = await placeOnWorkers(
+    server,
+    wanted,
+    async () => {
+      const client = await Plain.open(`${server.url}${path}`);
+      await ready(client);
+      return client;
+    },
+    async (client) => {
+      client.ws.close();
+      await client.closed;
+    },
+  );
+  t.after(() => clients.forEach((c) => c.ws.close()));
+  return clients;
+}
+
+test('the echo example (Ratchet\'s echo server) answers text and binary as sent, on both workers', async (t) => {
+  const server = await startNode([example('echo')], t, { PORT: '0' });
+  const clients = await onBothWorkers(server, '/echo', 2, async () => {}, t);
+  for (const client of clients) {
+    client.ws.send('hello, échø');
+    assert.equal(await client.until((m) => m.startsWith('hello')), 'hello, échø');
+    client.ws.send(Buffer.from([0, 1, 2, 255]));
+    assert.equal(await client.until((m) => m.startsWith('bin:')), 'bin:000102ff');
+  }
+});
+
+test('the chat example (Ratchet\'s MyChat): everyone on /chat gets every message of the others, across two workers; the sender does not', async (t) => {
+  const server = await startNode([example('chat')], t, { PORT: '0' });
+  const clients = await onBothWorkers(server, '/chat', 4, (client) => client.until((m) => m.startsWith('{"welcome"')), t);
+  for (const [i, sender] of clients.entries()) sender.ws.send(`line ${i}`);
+  for (const [i, client] of clients.entries()) {
+    for (let j = 0; j < clients.length; j++) if (j !== i) await client.until((m) => m === `line ${j}`);
+  }
+  for (const [i, client] of clients.entries()) assert.ok(!client.messages.includes(`line ${i}`), 'a sender does not hear itself');
+});
+
+test('the hooks example: a handshake without a session cookie is refused with 401; occupied and vacated are logged once for the whole server; the custom route answers', async (t) => {
+  const server = await startNode([example('hooks')], t, { PORT: '0' });
+  const refused = await attemptHandshake(server.url);
+  assert.equal(refused.status, 401);
+  assert.deepEqual(JSON.parse(refused.body), { error: 'Log in first: no session cookie' });
+  const cookie = { cookie: 'theme=dark; session=abc123' };
+  assert.equal((await attemptHandshake(server.url, cookie)).status, 101);
+  const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
+  const members = await placeOnWorkers(
+    server,
+    [ids[0]!, ids[1]!],
+    async () => {
+      const ws = new WebSocket(server.url, 'socketconveyor.com', { headers: cookie });
+      await new Promise((resolve) => ws.once('message', resolve));
+      return ws;
+    },
+    async (ws) => {
+      ws.close();
+      await new Promise((resolve) => ws.once('close', resolve));
+    },
+  );
+  for (const ws of members) ws.send(JSON.stringify({ action: 'channel-connect', channel: 'hooked' }));
+  await server.waitForLog((l) => l['msg'] === 'channel occupied' && l['channel'] === 'hooked');
+  for (const ws of members) ws.close();
+  await server.waitForLog((l) => l['msg'] === 'channel vacated' && l['channel'] === 'hooked');
+  const counts = (msg: string) => server.logs.filter((l) => l['msg'] === msg && l['channel'] === 'hooked').length;
+  assert.equal(counts('channel occupied'), 1);
+  assert.equal(counts('channel vacated'), 1);
+  const whoami = await fetch(`${server.httpUrl}/whoami`);
+  assert.deepEqual(await whoami.json(), { address: '127.0.0.1' });
+});
+
+async function embedServer(t: TestContext, flags: Record<string, unknown> = {}): Promise<RunningServer> {
+  return startNode([EMBED_SERVER], t, { CONVEYOR_TEST_EMBED_SERVER: '1', CONVEYOR_TEST_FLAGS: JSON.stringify(flags) });
+}
+
+test('groups span workers: publish reaches members on both, created and destroyed once for the server, member events where the socket is; headers and routes reach the app', async (t) => {
+  const server = await embedServer(t);
+  const clients = await onBothWorkers(server, '/rooms', 2, (client) => client.until((m) => m.startsWith('hello')), t);
+  const [a, b] = clients as [Plain, Plain];
+  for (const client of clients) {
+    client.ws.send('join lounge');
+    await client.until((m) => m === 'done join lounge');
+  }
+  await server.waitForLog((l) => l['msg'] === 'group created' && l['group'] === 'lounge');
+  a.ws.send('publish lounge hi from a');
+  assert.equal(await b.until((m) => m === 'hi from a'), 'hi from a');
+  const announced = await fetch(`${server.httpUrl}/announce`, { method: 'POST', body: JSON.stringify({ group: 'lounge', text: 'from the route' }) });
+  assert.equal(announced.status, 200);
+  for (const client of clients) await client.until((m) => m === 'from the route');
+  assert.ok(!a.messages.includes('hi from a'), 'a broadcast leaves its sender out');
+  a.ws.send('leave lounge');
+  await a.until((m) => m === 'done leave lounge');
+  b.ws.close();
+  await server.waitForLog((l) => l['msg'] === 'group destroyed' && l['group'] === 'lounge');
+  const count = (msg: string) => server.logs.filter((l) => l['msg'] === msg && l['group'] === 'lounge').length;
+  assert.equal(count('group created'), 1);
+  assert.equal(count('group destroyed'), 1);
+  assert.equal(count('member joined'), 2);
+  assert.equal(count('member left'), 2);
+  const withHeader = await Plain.open(`${server.url}/rooms`, { 'x-client': 'probe-7' });
+  t.after(() => withHeader.ws.close());
+  assert.match(await withHeader.until((m) => m.startsWith('hello')), / probe-7$/);
+});
+
+test('a throwing hook, app callback or route is logged and never takes the worker down', async (t) => {
+  const server = await embedServer(t);
+  const pids = await processIds(server, 2);
+  // connectionOpened throws for this path: the socket still opens and is served.
+  const native = await FrameClient.connect(`${server.url}/hook-throws`);
+  await native.barrier();
+  await server.waitForLog((l) => l['msg'] === 'hook failed' && l['hook'] === 'connectionOpened');
+  const app = await Plain.open(`${server.url}/rooms`);
+  await app.until((m) => m.startsWith('hello'));
+  app.ws.send('boom');
+  assert.equal(await app.closed, 1011);
+  await server.waitForLog((l) => l['msg'] === 'WebSocket app callback failed');
+  assert.equal((await fetch(`${server.httpUrl}/throws`)).status, 500);
+  native.close();
+  // Everything still works, in the very same processes.
+  const again = await Plain.open(`${server.url}/rooms`);
+  t.after(() => again.ws.close());
+  await again.until((m) => m.startsWith('hello'));
+  // The only errors logged are the three failures, and no process exited or restarted.
+  const logsOfErrors = server.logs.filter((l) => Number(l['level']) >= 50).map((l) => String(l['msg']));
+  assert.deepEqual([...new Set(logsOfErrors)].sort(), ['WebSocket app callback failed', 'hook failed', 'request failed']);
+  assert.deepEqual(await processIds(server, 2), pids);
+  assert.ok(!server.logs.some((l) => /worker (exited|died|restarted)/.test(String(l['msg']))));
+});
+
+test('the server\'s limits apply to app paths: payload (1009), origins (403), message rate (1008), HTTP body (413)', async (t) => {
+  const server = await embedServer(t, { maxPayload: 1024, allowedOrigins: 'https://app.example.com', messageRate: 5, messageBurst: 5, maxHttpBody: 128 });
+  const big = await Plain.open(`${server.url}/rooms`);
+  big.ws.send('x'.repeat(1500));
+  assert.equal(await big.closed, 1009);
+  assert.equal((await attemptHandshake(`${server.url}/rooms`, { origin: 'https://evil.example.com' })).status, 403);
+  const flood = await Plain.open(`${server.url}/rooms`);
+  for (let i = 0; i < 40; i++) flood.ws.send(`join g${i}`);
+  assert.equal(await flood.closed, 1008);
+  const body = JSON.stringify({ group: 'g', text: 'x'.repeat(200) });
+  assert.equal((await fetch(`${server.httpUrl}/announce`, { method: 'POST', body })).status, 413);
+});
