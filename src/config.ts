@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolvePusherApps, type PusherApp } from './apps/apps.js';
 import { ConfigError } from './errors.js';
+import { addressResolver } from './transport/client-address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -55,6 +56,10 @@ export interface ServerConfig {
   ipcQueueLimit: number;
   slowConsumer: SlowConsumerPolicy;
   allowedOrigins: string;
+  /** Proxies (addresses, CIDRs) whose X-Forwarded-For / X-Real-IP name the client; empty = none. */
+  trustProxy: string;
+  /** Seconds between SIGTERM and closing, while GET /ready answers 503. */
+  drainDelay: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsPassphrase: string | undefined;
@@ -113,6 +118,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'metricsToken', flag: 'metrics-token', kind: 'string', default: undefined, describe: 'With --token: a second token (?token= or Authorization: Bearer) that reads only GET /health and GET /metrics' },
   { key: 'maxPayload', flag: 'max-payload', kind: 'integer', default: 65536, describe: 'Largest incoming WebSocket message in bytes; larger closes with 1009', check: range(64, 64 * 1024 * 1024) },
   { key: 'idleTimeout', flag: 'idle-timeout', kind: 'integer', default: 120, describe: 'Seconds of silence before a socket is closed; the server pings before (0 disables, else 8 or more)', check: (v) => (v !== 0 && v < 8 ? 'must be 0 (off) or 8 or more' : v > 960 ? 'must be 960 or less' : undefined) },
+  { key: 'drainDelay', flag: 'drain-delay', kind: 'number', default: 0, describe: 'Seconds between SIGTERM/SIGINT and closing connections, while GET /ready answers 503 so load balancers stop sending new ones', check: range(0, 3600) },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', kind: 'number', default: 10, describe: 'Seconds to let sockets drain on SIGTERM/SIGINT before exiting', check: range(0, 3600) },
   { key: 'maxHttpBody', flag: 'max-http-body', kind: 'integer', default: 65536, describe: 'Largest HTTP request body in bytes; larger answers 413', check: range(64, 64 * 1024 * 1024) },
   { key: 'maxConnections', flag: 'max-connections', kind: 'integer', default: 0, describe: 'Open WebSockets per server, shared evenly by the workers; past it handshakes get 503 (0 = no limit)', check: atLeast(0) },
@@ -124,6 +130,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'ipcQueueLimit', flag: 'ipc-queue-limit', kind: 'integer', default: 16 * 1024 * 1024, describe: 'Bytes a worker, or the primary towards one worker, may have queued between processes; past it the sockets sending the most across workers get an error frame instead of delivery', check: range(64 * 1024, 1024 * 1024 * 1024) },
   { key: 'slowConsumer', flag: 'slow-consumer', kind: 'string', default: 'close', describe: 'What happens to a socket past --max-backpressure: close (code 1013) or drop (it misses messages until it catches up; counted in /health)', check: (v) => (v === 'close' || v === 'drop' ? undefined : 'must be close or drop') },
   { key: 'allowedOrigins', flag: 'allowed-origins', kind: 'string', default: '*', describe: 'Comma-separated Origin values allowed to open WebSockets, * for any; others get 403 (clients that send no Origin are allowed)' },
+  { key: 'trustProxy', flag: 'trust-proxy', kind: 'string', default: '', describe: 'Comma-separated addresses or CIDRs of reverse proxies: for their connections the client address is the right-most untrusted hop of X-Forwarded-For (or X-Real-IP), used by --max-connections-per-ip, the logs and hooks' },
   { key: 'tlsCert', flag: 'tls-cert', kind: 'string', default: undefined, describe: 'PEM certificate file: serve wss:// and https:// (needs --tls-key)' },
   { key: 'tlsKey', flag: 'tls-key', kind: 'string', default: undefined, describe: 'PEM private key file for --tls-cert' },
   { key: 'tlsPassphrase', flag: 'tls-passphrase', kind: 'string', default: undefined, describe: 'Passphrase of an encrypted --tls-key' },
@@ -245,6 +252,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
   for (const [flag, file] of [['tls-cert', config.tlsCert], ['tls-key', config.tlsKey]] as const) {
     if (file !== undefined && !existsSync(file)) throw new ConfigError(`option --${flag}: no file at ${file}`);
   }
+  addressResolver(config.trustProxy);
   config.pusherApps = resolvePusherApps(config.pusherApp ?? [], config.pusherClientEvents, values['pusherApps']);
   if (config.idleTimeout % 4 !== 0 && config.idleTimeout !== 0) {
     // uWS checks idle timeouts on a 4-second tick; round up so the value is never shorter than asked.

@@ -5,7 +5,7 @@ import { Fleet, PinnedHttp, TOPOLOGIES, awaitFrame, envelope, framesSince, healt
 import type { FrameClient } from './helpers/frame-client.js';
 import type { RunningServer } from './helpers/server.js';
 
-const NOT_FOUND = 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /metrics, and the WebSocket upgrade on any path.';
+const NOT_FOUND = 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /ready, GET /metrics, and the WebSocket upgrade on any path.';
 
 /**
  * Clients in a channel (on every worker), one in another channel and one in none, plus

@@ -134,6 +134,8 @@ export type PrimaryMessage =
   | { type: 'flow'; congested: boolean }
   /** Close every connection of this Pusher user (terminate_connections). */
   | { type: 'pusher-terminate'; app: string; userId: string }
+  /** Whether the server takes new work: GET /ready answers from this. */
+  | { type: 'readiness'; state: Readiness }
   /** A once-per-server event, for the hooks of the worker chosen to run them. */
   | { type: 'hook'; hook: 'channelOccupied' | 'channelVacated'; channel: string; protocol: 'native' | 'pusher'; app?: string }
   | { type: 'hook'; hook: 'groupCreated' | 'groupDestroyed'; topic: string }
@@ -141,6 +143,9 @@ export type PrimaryMessage =
   | { type: 'response'; id: number; ok: false; error: string }
   | { type: 'fds'; first: number; count: number }
   | { type: 'drain'; closeCode: number };
+
+/** `starting` until every worker listens, `draining` from SIGTERM on. */
+export type Readiness = 'starting' | 'ready' | 'draining';
 
 /** What travels over the cluster channel: one batch per event-loop turn. */
 export interface Batch<M> {

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
 import { BatchQueue, SMALL_MESSAGE_BYTES } from '../ipc/batch-queue.js';
-import type { PrimaryMessage, Publication, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
+import type { PrimaryMessage, Publication, Readiness, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
@@ -57,6 +57,7 @@ export class Router {
   private nextFd = 1;
   private nextAckId = 0;
   private congested = false;
+  private readiness: Readiness = 'starting';
   private readonly pusher: PusherRegistry;
   private readonly webhooks: WebhookDispatcher;
   private readonly groups: GroupRegistry;
@@ -174,6 +175,12 @@ export class Router {
     }
   }
 
+  /** Tells every worker whether the server takes new work (GET /ready). */
+  setReadiness(state: Readiness): void {
+    this.readiness = state;
+    for (const id of this.workers.keys()) this.send(id, { type: 'readiness', state });
+  }
+
   /** Forwards a publication to every other worker with subscribers of its topic. */
   route(publication: Publication, fromWorker: number | undefined): void {
     for (const workerId of this.topics.workersFor(publication.topic)) {
@@ -200,6 +207,7 @@ export class Router {
     // The worker holds nothing yet, so every topic held anywhere is held elsewhere.
     attached.queue.push({ type: 'interest', topics: [...this.topics.topics()], remote: true });
     if (this.congested) attached.queue.push({ type: 'flow', congested: true });
+    attached.queue.push({ type: 'readiness', state: this.readiness });
     for (const message of attached.early) attached.queue.push(message);
     attached.early = [];
   }

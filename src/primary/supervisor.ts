@@ -87,6 +87,7 @@ export class Supervisor {
       throw error;
     }
     this.state = 'running';
+    this.router.setReadiness('ready');
     this.log.info({ host: this.config.host, port: this.port, workers: count, taskWorkers: this.config.taskWorkers }, 'conveyor listening');
     return this.port;
   }
@@ -199,6 +200,12 @@ export class Supervisor {
 
   private async drain(): Promise<void> {
     this.state = 'draining';
+    this.router.setReadiness('draining');
+    if (this.config.drainDelay > 0) {
+      // Load balancers see /ready turn 503 and stop sending; everything else keeps working meanwhile.
+      this.log.info({ seconds: this.config.drainDelay }, 'not ready: draining after --drain-delay');
+      await new Promise((resolve) => setTimeout(resolve, this.config.drainDelay * 1000));
+    }
     for (const slot of this.slots.values()) this.router.send(slot.worker.id, { type: 'drain', closeCode: 1001 });
     if (this.slots.size === 0) return this.finish();
     // Workers drain within --shutdown-timeout; past a grace on top of that they are killed.

@@ -2,13 +2,14 @@ import cluster from 'node:cluster';
 import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js';
 import { HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
-import type { WorkerUsage } from '../ipc/messages.js';
+import type { Readiness, WorkerUsage } from '../ipc/messages.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import type { Registry } from '../registry/registry.js';
 import type { TaskRunner } from '../tasks/task-runner.js';
 import { Transport, type HandshakeInfo, type HandshakeVerdict } from '../transport/app.js';
+import { addressResolver } from '../transport/client-address.js';
 import type { Connection } from '../transport/connection.js';
 import { FdPool } from './fd-pool.js';
 import { notFound, serverRoutes } from './http-api.js';
@@ -82,6 +83,7 @@ export class EventServer implements WorkerServices {
   /** Set once draining: sockets that finish their handshake after it are closed the same way. */
   private draining: { restart: boolean } | undefined;
   private onEmpty: () => void = () => {};
+  private readiness: Readiness = 'starting';
   private readonly slow: SlowConsumers;
   private framesReceived = 0;
   private framesPublished = 0;
@@ -111,6 +113,7 @@ export class EventServer implements WorkerServices {
     this.refusals = new RefusalLog(log);
     this.fds = new FdPool(() => link.send({ type: 'need-fds' }), FD_LOW_WATER);
     link.on('fds', (m) => this.fds.add(m.first, m.count));
+    link.on('readiness', (m) => (this.readiness = m.state));
     this.native = new NativeMount(this, deps.embedding.actions);
     this.pusher = new PusherMount(this);
     this.apps = new AppMount(this, deps.embedding.apps);
@@ -125,6 +128,7 @@ export class EventServer implements WorkerServices {
         idleTimeout: config.idleTimeout,
         maxHttpBody: config.maxHttpBody,
         maxBackpressure: uwsBackpressure,
+        resolveAddress: addressResolver(config.trustProxy),
         ...(config.tlsCert && config.tlsKey ? { tls: { certFile: config.tlsCert, keyFile: config.tlsKey, passphrase: config.tlsPassphrase } } : {}),
       },
       {
@@ -139,7 +143,7 @@ export class EventServer implements WorkerServices {
         close: (connection, code) => this.onClose(connection, code),
         drain: (connection) => this.slow.drained(connection),
         routes: [
-          ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }) }),
+          ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }), readiness: () => this.readiness }),
           ...this.native.routes,
           ...(config.pusherApps.length > 0 ? this.pusher.routes : []),
           ...this.customRoutes(deps.embedding.routes),

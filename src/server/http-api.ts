@@ -3,6 +3,7 @@ import { HttpErrors } from '../errors.js';
 import { channelNameProblem } from '../protocol/native/channel-name.js';
 import { envelope } from '../protocol/native/envelope.js';
 import type { Hub } from '../protocol/native/hub.js';
+import type { Readiness } from '../ipc/messages.js';
 import type { Registry } from '../registry/registry.js';
 import { channelTopic } from '../registry/topics.js';
 import { secretsEqual } from '../tokens.js';
@@ -89,6 +90,8 @@ export interface ServerRoutesDeps {
   registry: Registry;
   /** Extra health fields of this worker. */
   health(): Record<string, unknown>;
+  /** Whether the server takes new work, as the primary last said. */
+  readiness(): Readiness;
 }
 
 /** What operators read (/health, /metrics) and the demo pages: the worker's own, whatever the protocols. */
@@ -108,7 +111,14 @@ export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
     contentType: METRICS_CONTENT_TYPE,
   });
 
+  // Readiness tells nothing a load balancer's probe may not know: it needs no token.
+  const ready: HttpHandler = () => {
+    const state = deps.readiness();
+    return jsonReply(state === 'ready' ? 200 : 503, { status: state });
+  };
+
   return [
+    { method: 'GET', path: '/ready', handler: ready },
     { method: 'GET', path: '/health', handler: monitored(health) },
     { method: 'GET', path: '/metrics', handler: monitored(metrics) },
     ...(config.demo ? demoRoutes(config.pusherApps) : []),

@@ -2,6 +2,7 @@ import { Connection, type SocketData } from './connection.js';
 import { OutboundTurn } from './outbound-turn.js';
 import { copyRequest, serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
 import { uws, type UWS } from './uws.js';
+import type { AddressResolver } from './client-address.js';
 
 export interface HandshakeInfo {
   path: string;
@@ -42,6 +43,8 @@ export interface TransportOptions {
   /** Bytes queued for one socket past which uWS stops queueing publishes to it. */
   maxBackpressure: number;
   tls?: { certFile: string; keyFile: string; passphrase?: string | undefined };
+  /** The client's address of a request (behind a trusted proxy, from its headers). */
+  resolveAddress: AddressResolver;
 }
 
 /** The uWebSockets.js server of one event worker: upgrade, sockets, topics and HTTP. */
@@ -109,7 +112,7 @@ export class Transport {
       // HEAD is answered wherever GET is, with the same status and headers and no body.
       const wanted = method === 'HEAD' ? 'GET' : method;
       const route = this.handlers.routes.find((r) => (r.prefix ? path.startsWith(r.path) : r.path === path) && (r.method === wanted || r.method === '*'));
-      serveHttp(res, req, this.options.maxHttpBody, route?.handler ?? this.handlers.notFound, this.handlers.onError);
+      serveHttp(res, req, this.options.maxHttpBody, route?.handler ?? this.handlers.notFound, this.handlers.onError, this.options.resolveAddress);
     });
   }
 
@@ -164,7 +167,7 @@ export class Transport {
     const key = req.getHeader('sec-websocket-key');
     const protocols = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
-    const info: HandshakeInfo = copyRequest(res, req);
+    const info: HandshakeInfo = copyRequest(res, req, this.options.resolveAddress);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;

@@ -1,4 +1,5 @@
 import { HttpErrors } from '../errors.js';
+import type { AddressResolver } from './client-address.js';
 import type { UWS } from './uws.js';
 
 /** An HTTP request as the handlers see it: copied out of uWS before anything awaits. */
@@ -55,7 +56,7 @@ export function jsonReply(status: number, body: unknown): HttpReply {
  * Copies what a handler needs out of a uWS request, which is valid only until the
  * handler returns or first awaits.
  */
-export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): Omit<HttpRequestInfo, 'body'> {
+export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest, resolveAddress: AddressResolver): Omit<HttpRequestInfo, 'body'> {
   const headers: Record<string, string> = {};
   req.forEach((key, value) => {
     headers[key] = value;
@@ -65,7 +66,7 @@ export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): Omit<H
     path: req.getUrl(),
     query: new URLSearchParams(req.getQuery() ?? ''),
     headers,
-    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    remoteAddress: resolveAddress(Buffer.from(res.getRemoteAddressAsText()).toString(), headers),
   };
 }
 
@@ -80,8 +81,8 @@ export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest): Omit<H
  * was carried out. Meanwhile the response is paused, so uWS reads no more requests until
  * this one is answered, and pipelined requests sent apart are answered in order.
  */
-export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void): void {
-  const info = copyRequest(res, req);
+export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: number, handler: HttpHandler, onError: (error: unknown) => void, resolveAddress: AddressResolver): void {
+  const info = copyRequest(res, req, resolveAddress);
   let aborted = false;
   let paused = false;
   res.onAborted(() => {

@@ -35,8 +35,8 @@ export class FrameClient {
    * Connects and waits for connection-info, whose fd it keeps. `protocol` is the requested
    * subprotocol (an empty list requests none).
    */
-  static async connect(url: string, protocol: string | string[] = 'socketconveyor.com', options: { acknowledges?: boolean } = {}): Promise<FrameClient> {
-    const ws = new WebSocket(url, protocol);
+  static async connect(url: string, protocol: string | string[] = 'socketconveyor.com', options: { acknowledges?: boolean; headers?: Record<string, string> } = {}): Promise<FrameClient> {
+    const ws = new WebSocket(url, protocol, options.headers ? { headers: options.headers } : {});
     const client = new FrameClient(ws);
     // Set before the first frame arrives, so that connection-info is acknowledged too.
     client.acknowledges = options.acknowledges ?? false;
@@ -48,6 +48,11 @@ export class FrameClient {
     const info = JSON.parse(await client.next((f) => f.includes('"connection-info"'))) as { data: string };
     client.fd = (JSON.parse(info.data) as { fd: number }).fd;
     return client;
+  }
+
+  /** Connects with extra handshake headers (a proxy's X-Forwarded-For, a cookie). */
+  static connectWith(url: string, headers: Record<string, string>): Promise<FrameClient> {
+    return FrameClient.connect(url, 'socketconveyor.com', { headers });
   }
 
   send(frame: unknown): void {
