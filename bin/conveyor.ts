@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { OPTIONS, resolveConfig } from '../src/config.js';
 import { ConfigError, ExitCodes, ListenError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
+import { openLogSink } from '../src/log-file.js';
 import { Supervisor } from '../src/primary/supervisor.js';
 import { registerBenchCommand } from '../src/bench/command.js';
 import { fileURLToPath } from 'node:url';
@@ -37,15 +38,20 @@ async function start(argv: Record<string, unknown>): Promise<void> {
     if (error instanceof ConfigError) fail(error.message, ExitCodes.invalidConfig);
     throw error;
   }
-  const log = createLogger(config.logLevel, { role: 'primary' });
-  const supervisor = new Supervisor(config, log, { workerEntry: WORKER_ENTRY });
+  const logSink = await openLogSink(config).catch((error: Error) => fail(`cannot open --log-file ${config.logFile}: ${error.message}`, ExitCodes.invalidConfig));
+  const log = createLogger(config.logLevel, { role: 'primary' }, logSink?.stream);
+  if (logSink) process.stderr.write(`conveyor: logging to ${logSink.description}\n`);
+  const supervisor = new Supervisor(config, log, { workerEntry: WORKER_ENTRY, ...(logSink ? { logSink } : {}) });
   try {
     await supervisor.start();
   } catch (error) {
     if (error instanceof ListenError) fail(error.message, ExitCodes.failure);
     throw error;
   }
-  process.exit(await supervisor.whenStopped());
+  const code = await supervisor.whenStopped();
+  // The file's last lines may still be buffered: written out before the process ends.
+  logSink?.stream.flushSync();
+  process.exit(code);
 }
 
 const cli = yargs(hideBin(process.argv))

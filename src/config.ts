@@ -65,6 +65,13 @@ export interface ServerConfig {
   tlsPassphrase: string | undefined;
   demo: boolean;
   logLevel: LogLevel;
+  /** Where every process's log lines go instead of stdout. */
+  logFile: string | undefined;
+  /** Rotate past this size ('10m', '500k', '1g'); '' = not by size. */
+  logRotateSize: string;
+  logRotateDaily: boolean;
+  /** Rotated files kept beside the current one. */
+  logRotateKeep: number;
   /** `ID:KEY:SECRET` of each Pusher app given by flag. */
   pusherApp: string[] | undefined;
   /** Client events on for the apps given by --pusher-app. */
@@ -138,6 +145,10 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'pusherApp', flag: 'pusher-app', kind: 'list', default: undefined, describe: 'A Pusher app as ID:KEY:SECRET; repeat for several. Serves the Pusher protocol at /app/KEY and its HTTP API at /apps/ID/' },
   { key: 'pusherClientEvents', flag: 'pusher-client-events', kind: 'boolean', default: false, describe: 'Allow client events (client-*) on private and presence channels of the apps given by --pusher-app' },
   { key: 'pusherApps', flag: 'pusher-apps', kind: 'json', default: [], describe: 'Pusher apps with their settings, as a JSON array (in a config file: the array itself); see docs/pusher.md' },
+  { key: 'logFile', flag: 'log-file', kind: 'string', default: undefined, describe: 'Write the log lines of the primary and every worker to this file instead of stdout; SIGUSR2 reopens it (for logrotate)' },
+  { key: 'logRotateSize', flag: 'log-rotate-size', kind: 'string', default: '', describe: 'With --log-file: start a new numbered file past this size (such as 10m, 500k, 1g; empty = not by size)', check: (v) => (v === '' || /^\d+[kmg]?$/.test(v) ? undefined : 'must be a size such as 10m, 500k or 1g') },
+  { key: 'logRotateDaily', flag: 'log-rotate-daily', kind: 'boolean', default: false, describe: 'With --log-file: start a new numbered file every day' },
+  { key: 'logRotateKeep', flag: 'log-rotate-keep', kind: 'integer', default: 7, describe: 'With rotation: old log files kept beside the current one', check: range(1, 10_000) },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', describe: `Log level: ${LOG_LEVELS.join(', ')}`, check: (v) => (LOG_LEVELS.includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 
@@ -246,6 +257,10 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
   if (config.token === '') config.token = undefined;
   if (config.tlsPassphrase === '') config.tlsPassphrase = undefined;
   if (config.metricsToken === '') config.metricsToken = undefined;
+  if (config.logFile === '') config.logFile = undefined;
+  if (config.logFile === undefined && (config.logRotateSize !== '' || config.logRotateDaily)) {
+    throw new ConfigError('options --log-rotate-size and --log-rotate-daily rotate --log-file: give --log-file too');
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new ConfigError('options --tls-cert and --tls-key go together: give both to serve TLS, or neither');
   }

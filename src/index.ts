@@ -73,6 +73,7 @@ export function createServer(options: CreateServerOptions = {}): ConveyorServer 
   }
   const config = resolveConfig({ flags });
   const log = createLogger(config.logLevel, { role: 'primary' });
+  if (config.logFile !== undefined) log.warn('--log-file applies to `conveyor start`; createServer() logs to stdout');
   const embeds = actions.length > 0 || apps.length > 0 || routes.length > 0 || Object.keys(hooks).length > 0;
   const entry = workerEntry ?? (embeds && process.argv[1] ? process.argv[1] : DEFAULT_WORKER);
   const supervisor = new Supervisor(config, log, { workerEntry: entry });

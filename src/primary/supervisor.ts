@@ -1,5 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { LogSink } from '../log-file.js';
 import { effectiveWorkers, redactConfig, type ServerConfig } from '../config.js';
 import { ListenError } from '../errors.js';
 import { isBatch } from '../ipc/batch-queue.js';
@@ -32,6 +34,8 @@ interface Slot {
 export interface PrimaryOptions {
   /** Module that cluster workers execute. */
   workerEntry: string;
+  /** With --log-file: workers' output is piped here, line by line, by the primary. */
+  logSink?: LogSink;
 }
 
 /**
@@ -75,7 +79,8 @@ export class Supervisor {
       await this.shutdownNow(1);
       throw error;
     }
-    cluster.setupPrimary({ exec: this.options.workerEntry, args: [], silent: false });
+    // With a log file the workers' stdout and stderr come to the primary, which alone writes the file.
+    cluster.setupPrimary({ exec: this.options.workerEntry, args: [], silent: this.options.logSink !== undefined });
     this.installSignals();
     const count = effectiveWorkers(this.config);
     this.log.info({ config: redactConfig(this.config), workers: count }, 'starting');
@@ -100,6 +105,12 @@ export class Supervisor {
   private fork(): Slot {
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }) });
     this.router.attach(worker);
+    const sink = this.options.logSink;
+    if (sink) {
+      for (const output of [worker.process.stdout, worker.process.stderr]) {
+        if (output) createInterface({ input: output, crlfDelay: Infinity }).on('line', (line) => sink.writeLine(line));
+      }
+    }
     let resolveListening!: (port: number) => void;
     let rejectListening!: (error: Error) => void;
     const listening = new Promise<number>((resolve, reject) => {
@@ -164,6 +175,12 @@ export class Supervisor {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => void this.roll());
+    const sink = this.options.logSink;
+    process.on('SIGUSR2', () => {
+      if (!sink) return;
+      sink.reopen();
+      this.log.info('log file reopened (SIGUSR2)');
+    });
   }
 
   /** Replaces the workers one at a time, so that the port never stops accepting. */

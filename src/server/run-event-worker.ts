@@ -25,7 +25,8 @@ export function runEventWorker(config: ServerConfig, embedding: Partial<Embeddin
   });
   // A terminal's Ctrl-C or a service manager signals the whole process group; the primary
   // coordinates the drain, so a worker waits for its word instead of dying mid-send.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+  // SIGUSR2 (logrotate's) would end a worker by default: the primary alone reopens the log file.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => {});
   // Without the primary nothing routes or supervises: exit rather than serve half a server.
   process.on('disconnect', () => {
     log.warn('primary is gone: exiting');
