@@ -33,3 +33,16 @@ await build({
   minify: true,
   logLevel: 'warning',
 });
+
+// The live dashboard's chart library (uPlot) and its stylesheet.
+await build({
+  entryPoints: ['src/dashboard/uplot-bundle.ts', 'node_modules/uplot/dist/uPlot.min.css'],
+  outdir: 'dist/client',
+  entryNames: '[name]',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2020',
+  minify: true,
+  logLevel: 'warning',
+});

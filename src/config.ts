@@ -64,6 +64,8 @@ export interface ServerConfig {
   tlsKey: string | undefined;
   tlsPassphrase: string | undefined;
   demo: boolean;
+  /** Serve the live dashboard at /conveyor/dashboard. */
+  dashboard: boolean;
   logLevel: LogLevel;
   /** Where every process's log lines go instead of stdout. */
   logFile: string | undefined;
@@ -141,6 +143,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'tlsCert', flag: 'tls-cert', kind: 'string', default: undefined, describe: 'PEM certificate file: serve wss:// and https:// (needs --tls-key)' },
   { key: 'tlsKey', flag: 'tls-key', kind: 'string', default: undefined, describe: 'PEM private key file for --tls-cert' },
   { key: 'tlsPassphrase', flag: 'tls-passphrase', kind: 'string', default: undefined, describe: 'Passphrase of an encrypted --tls-key' },
+  { key: 'dashboard', flag: 'dashboard', kind: 'boolean', default: false, describe: 'Serve a live dashboard at GET /conveyor/dashboard (with --token, open it with ?token= of the server token or --metrics-token)' },
   { key: 'demo', flag: 'demo', kind: 'boolean', default: false, describe: 'Serve the demo chat page on GET /' },
   { key: 'pusherApp', flag: 'pusher-app', kind: 'list', default: undefined, describe: 'A Pusher app as ID:KEY:SECRET; repeat for several. Serves the Pusher protocol at /app/KEY and its HTTP API at /apps/ID/' },
   { key: 'pusherClientEvents', flag: 'pusher-client-events', kind: 'boolean', default: false, describe: 'Allow client events (client-*) on private and presence channels of the apps given by --pusher-app' },

@@ -38,6 +38,7 @@ export type RegistryRequest =
   | { op: 'pusher-channel'; app: string; channel: string }
   | { op: 'pusher-users'; app: string; channel: string }
   | { op: 'pusher-terminate'; app: string; userId: string }
+  | { op: 'dashboard' }
   | { op: 'group-join'; fd: number; topic: string }
   | { op: 'group-leave'; fd: number; topic: string };
 
@@ -60,6 +61,7 @@ export interface RegistryResults {
   'pusher-channel': ChannelStats;
   'pusher-users': string[];
   'pusher-terminate': null;
+  dashboard: DashboardStats;
   'group-join': null;
   'group-leave': null;
 }
@@ -143,6 +145,14 @@ export type PrimaryMessage =
   | { type: 'response'; id: number; ok: false; error: string }
   | { type: 'fds'; first: number; count: number }
   | { type: 'drain'; closeCode: number };
+
+/** What the live dashboard shows beside the server's statistics. */
+export interface DashboardStats extends ServerStats {
+  largestChannels: { channel: string; members: number; protocol: 'native' | 'pusher'; app?: string }[];
+  pusherApps: { id: string; connections: number; channels: number }[];
+  /** The time the primary took these numbers, ms since the epoch. */
+  at: number;
+}
 
 /** `starting` until every worker listens, `draining` from SIGTERM on. */
 export type Readiness = 'starting' | 'ready' | 'draining';

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
 import { BatchQueue, SMALL_MESSAGE_BYTES } from '../ipc/batch-queue.js';
-import type { PrimaryMessage, Publication, Readiness, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
+import type { DashboardStats, PrimaryMessage, Publication, Readiness, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
@@ -175,6 +175,15 @@ export class Router {
     }
   }
 
+  private dashboard(): DashboardStats {
+    const pusher = this.pusher.summary(10);
+    const largest = [
+      ...this.registry.largestChannels(10).map((c) => ({ ...c, protocol: 'native' as const })),
+      ...pusher.largest.map((c) => ({ channel: c.channel, members: c.members, protocol: 'pusher' as const, app: c.app })),
+    ];
+    return { ...this.stats(), largestChannels: largest.sort((a, b) => b.members - a.members).slice(0, 10), pusherApps: pusher.apps, at: Date.now() };
+  }
+
   /** Tells every worker whether the server takes new work (GET /ready). */
   setReadiness(state: Readiness): void {
     this.readiness = state;
@@ -295,6 +304,8 @@ export class Router {
       case 'pusher-terminate':
         for (const id of this.workers.keys()) this.send(id, { type: 'pusher-terminate', app: request.app, userId: request.userId });
         return null;
+      case 'dashboard':
+        return this.dashboard();
       case 'group-join':
         this.groups.join(request.fd, workerId, request.topic);
         return null;

@@ -1,5 +1,5 @@
 import type { PrimaryLink } from '../ipc/primary-link.js';
-import type { RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
+import type { DashboardStats, RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 import type { Registry } from './registry.js';
 
@@ -57,6 +57,10 @@ export class IpcRegistry implements Registry {
 
   stats(): Promise<ServerStats> {
     return this.ask({ op: 'stats' });
+  }
+
+  dashboard(): Promise<DashboardStats> {
+    return this.ask({ op: 'dashboard' });
   }
 
   pusherOpen(fd: number, app: string, maxConnections: number): Promise<boolean> {

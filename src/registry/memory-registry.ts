@@ -142,6 +142,11 @@ export class MemoryRegistry {
     else this.addresses.delete(address);
   }
 
+  /** The `count` channels with the most members, largest first. */
+  largestChannels(count: number): { channel: string; members: number }[] {
+    return topBy(this.channels, count, (members) => members.size).map(([channel, members]) => ({ channel, members }));
+  }
+
   hasMembers(channel: string): boolean {
     return this.channels.has(channel);
   }
@@ -225,4 +230,17 @@ export class MemoryRegistry {
     this.topicWorkers.count(topic, worker, delta);
   }
 
+}
+
+/** The `count` entries of a map with the largest `size`, largest first, without sorting the whole map. */
+export function topBy<K, V>(map: Map<K, V>, count: number, size: (value: V) => number): [K, number][] {
+  const top: [K, number][] = [];
+  for (const [key, value] of map) {
+    const n = size(value);
+    if (top.length === count && n <= top[top.length - 1]![1]) continue;
+    top.push([key, n]);
+    top.sort((a, b) => b[1] - a[1]);
+    if (top.length > count) top.pop();
+  }
+  return top;
 }

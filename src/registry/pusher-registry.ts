@@ -1,5 +1,6 @@
 import type { WebhookEvent } from '../apps/apps.js';
 import { channelType, pusherTopic, userTopic } from '../protocol/pusher/channels.js';
+import { topBy } from './memory-registry.js';
 import type { TopicWorkers } from './topic-workers.js';
 
 /** A presence member as a connection presented it in its signed channel_data. */
@@ -197,6 +198,14 @@ export class PusherRegistry {
 
   userIds(app: string, channel: string): string[] {
     return [...(this.apps.get(app)?.get(channel)?.users.keys() ?? [])];
+  }
+
+  /** Per app: open connections and occupied channels, and the largest channels over all apps. */
+  summary(count: number): { apps: { id: string; connections: number; channels: number }[]; largest: { app: string; channel: string; members: number }[] } {
+    const apps = [...new Set([...this.connections.keys(), ...this.apps.keys()])].map((id) => ({ id, connections: this.connections.get(id) ?? 0, channels: this.apps.get(id)?.size ?? 0 }));
+    const largest: { app: string; channel: string; members: number }[] = [];
+    for (const [app, channels] of this.apps) for (const [channel, members] of topBy(channels, count, (state) => state.fds.size)) largest.push({ app, channel, members });
+    return { apps, largest: largest.sort((a, b) => b.members - a.members).slice(0, count) };
   }
 
   /** Open connections of an app, across the server. */

@@ -1,4 +1,4 @@
-import type { ServerStats } from '../ipc/messages.js';
+import type { DashboardStats, ServerStats } from '../ipc/messages.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 
 /**
@@ -29,6 +29,8 @@ export interface Registry {
   admitAddress(address: string, limit: number): Promise<boolean>;
   releaseAddress(address: string): void;
   stats(): Promise<ServerStats>;
+  /** The statistics and what the live dashboard adds: largest channels, Pusher apps. */
+  dashboard(): Promise<DashboardStats>;
 
   // Pusher: connections per app, subscriptions, presence rosters, users, cache channels.
   /** Counts a connection of `app`; false when the app is at `maxConnections` (0 = no limit). */

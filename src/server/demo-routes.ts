@@ -7,8 +7,8 @@ import { PUSHER_DEMO_PAGE } from './pusher-demo-page.js';
 
 const BUNDLE_DIR = new URL('../../client/', import.meta.url);
 
-/** A built file of the client bundles, read once: it does not change while the server runs. */
-function builtFile(name: string, contentType: string): () => HttpReply {
+/** A built file of the browser bundles, read once: it does not change while the server runs. */
+export function builtFile(name: string, contentType: string): () => HttpReply {
   let body: Buffer | undefined;
   try {
     body = readFileSync(new URL(name, BUNDLE_DIR));

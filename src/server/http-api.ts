@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.js';
 import { channelTopic } from '../registry/topics.js';
 import { secretsEqual } from '../tokens.js';
 import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../transport/http.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 
@@ -121,6 +122,7 @@ export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
     { method: 'GET', path: '/ready', handler: ready },
     { method: 'GET', path: '/health', handler: monitored(health) },
     { method: 'GET', path: '/metrics', handler: monitored(metrics) },
+    ...(config.dashboard ? dashboardRoutes(registry, monitored) : []),
     ...(config.demo ? demoRoutes(config.pusherApps) : []),
   ];
 }
