@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIONS, type BenchOptions } from '../src/bench/bench-options.js';
@@ -68,6 +71,65 @@ test('each scenario runs against a real server and its counts add up', async (t)
   });
 });
 
+test('--protocol pusher drives the Pusher mode as pusher-js would, and its counts add up', async (t) => {
+  const app = { id: 'bench-app', key: 'bench-key', secret: 'bench-secret-5e1' };
+  const config = join(tmpdir(), `conveyor-bench-pusher-${process.pid}.json`);
+  // Client events on, at a rate no run here comes near: every publish is a client event.
+  writeFileSync(config, JSON.stringify({ pusherApps: [{ ...app, clientEvents: true, clientEventRate: 1_000_000 }] }));
+  t.after(() => rmSync(config, { force: true }));
+  // --idle-timeout 8: a silent connection gets the server's pusher:ping after 4 s and is closed 2 s later unless it answers.
+  const server = await startServer(['--config', config, '--workers', '2', '--idle-timeout', '8'], t);
+  const pusher = { protocol: 'pusher', pusherApp: `${app.id}:${app.key}:${app.secret}` } as const;
+
+  await t.test('fanout, open loop: client events on private channels reach every other subscriber once', async () => {
+    const result = await runBench(options(server.url, { ...pusher, connections: 30, channels: 3, publishers: 4, rate: 400, batch: 2 }));
+    assert.equal(result.connections.open, 34);
+    assert.ok(result.sent >= 300, `sent ${result.sent}`);
+    // Publishers are subscribed too, but are not receivers: a client event is never echoed, and they count nothing they hear.
+    assert.equal(result.expected, result.sent * 10);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected, 'a healthy local server delivers everything');
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+    assert.ok(result.latency && result.latency.count === result.delivered);
+  });
+
+  await t.test('fanout, closed loop at the maximum rate stays within its window', async () => {
+    const result = await runBench(options(server.url, { ...pusher, connections: 20, rate: 0, window: 8, batch: 4 }));
+    assert.ok(result.sent > 0);
+    assert.equal(result.expected, result.sent * 20);
+    assertAccounted(result);
+    assert.equal(result.timeouts, 0);
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  });
+
+  await t.test('connect: a storm of Pusher handshakes, each one open or failed', async () => {
+    const result = await runBench(options(server.url, { ...pusher, scenario: 'connect', connections: 200, concurrency: 50 }));
+    assert.equal(result.connections.open + result.connections.failed, 200);
+    assert.equal(result.connections.failed, 0, result.errorSamples.join('\n'));
+    assert.ok(result.handshakes.perSecond > 0);
+    assert.equal(result.handshakes.latency?.count, 200);
+  });
+
+  await t.test('idle: Pusher connections held past the server\'s pusher:ping, each answered; the server RSS read from /health', async () => {
+    const result = await runBench(options(server.url, { ...pusher, scenario: 'idle', connections: 100, duration: 7 }));
+    assert.equal(result.connections.open, 100);
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+    assert.ok(result.memory, 'Conveyor /health reports rss');
+    assert.equal(result.memory.perConnection, Math.round((result.memory.end - result.memory.before) / 100));
+  });
+
+  await t.test('a wrong secret or key fails the set-up with the server\'s own words', async () => {
+    await assert.rejects(
+      runBench(options(server.url, { ...pusher, pusherApp: `${app.id}:${app.key}:not-the-secret`, connections: 3, publishers: 1 })),
+      (error: Error) => error.name === 'BenchRunError' && /\(4 failed: .*pusher:subscription_error.*Invalid signature/.test(error.message),
+    );
+    await assert.rejects(
+      runBench(options(server.url, { ...pusher, pusherApp: `${app.id}:no-such-key:${app.secret}`, scenario: 'connect', connections: 2 })),
+      (error: Error) => error.name === 'BenchRunError' && /pusher:error.*4001/.test(error.message),
+    );
+  });
+});
+
 test('the raw and Socket.IO protocols drive the comparison baselines', async (t) => {
   for (const [file, protocol] of [
     ['uws-publish-server.js', 'raw'],
@@ -101,4 +163,10 @@ test('conveyor bench says what to do when the server is not there or an option i
   assert.match(tooSmall.stderr, /--payload must be a whole number from 32 .*stamp/);
   const echoRaw = await run(['echo', '--protocol', 'raw']);
   assert.match(echoRaw.stderr, /echo scenario needs .*--protocol conveyor/);
+  const echoPusher = await run(['echo', '--protocol', 'pusher', '--pusher-app', 'a:b:c']);
+  assert.equal(echoPusher.code, 2);
+  assert.match(echoPusher.stderr, /^conveyor bench: the echo scenario needs .*--protocol conveyor \(Pusher never echoes a client event to its sender\)\n$/);
+  const noApp = await run(['--protocol', 'pusher']);
+  assert.equal(noApp.code, 2);
+  assert.match(noApp.stderr, /--protocol pusher needs --pusher-app ID:KEY:SECRET/);
 });

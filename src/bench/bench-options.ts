@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MAX_SENDERS, MIN_PAYLOAD } from './stamp.js';
-import { PROTOCOL_NAMES, type ProtocolName } from './wire-protocols.js';
+import { parsePusherApp, PROTOCOL_NAMES, type ProtocolName } from './wire-protocols.js';
 
 export const SCENARIOS = ['fanout', 'echo', 'connect', 'idle'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -10,6 +10,8 @@ export interface BenchOptions {
   scenario: Scenario;
   url: string;
   protocol: ProtocolName;
+  /** With --protocol pusher: the app to connect to, as `ID:KEY:SECRET` (its key opens /app/KEY, its secret signs subscriptions). */
+  pusherApp: string | undefined;
   /** Subscribers (fanout), echo clients (echo) or connections to open (connect, idle). */
   connections: number;
   channels: number;
@@ -48,6 +50,7 @@ export interface BenchOptions {
 
 export const DEFAULT_OPTIONS: Omit<BenchOptions, 'scenario' | 'url'> = {
   protocol: 'conveyor',
+  pusherApp: undefined,
   connections: 100,
   channels: 1,
   publishers: 1,
@@ -93,13 +96,28 @@ export function validateOptions(options: BenchOptions): BenchOptions {
     wholeAtLeast('pace', options.pace, 0, 100_000),
     !(options.timeout >= 0) ? `--timeout must be 0 or more seconds, got ${options.timeout}` : undefined,
     !(options.handshakeTimeout > 0) ? `--handshake-timeout must be more than 0 seconds, got ${options.handshakeTimeout}` : undefined,
-    options.scenario === 'echo' && options.protocol !== 'conveyor'
-      ? `the echo scenario needs a server that answers base-action: use --protocol conveyor`
-      : undefined,
+    pusherAppProblem(options),
+    options.scenario === 'echo' && options.protocol === 'pusher'
+      ? `the echo scenario needs a server that answers base-action: use --protocol conveyor (Pusher never echoes a client event to its sender)`
+      : options.scenario === 'echo' && options.protocol !== 'conveyor'
+        ? `the echo scenario needs a server that answers base-action: use --protocol conveyor`
+        : undefined,
     options.scenario === 'echo' && options.connections >= MAX_SENDERS ? `--connections must be under ${MAX_SENDERS} for echo (each connection numbers its own messages)` : undefined,
   ].filter((p): p is string => p !== undefined);
   if (problems.length > 0) throw new BenchOptionError(problems.join('\n'));
   return options;
+}
+
+function pusherAppProblem(options: BenchOptions): string | undefined {
+  if (options.protocol !== 'pusher') {
+    return options.pusherApp === undefined ? undefined : `--pusher-app is only for --protocol pusher (the protocol is ${options.protocol})`;
+  }
+  if (options.pusherApp === undefined) return '--protocol pusher needs --pusher-app ID:KEY:SECRET: an app the server serves, with client events on';
+  if (parsePusherApp(options.pusherApp) === undefined) {
+    // Never the secret: say only what shape was given.
+    return `--pusher-app must be ID:KEY:SECRET (three non-empty parts), got ${options.pusherApp.split(':').length} part(s)`;
+  }
+  return undefined;
 }
 
 function urlProblem(url: string): string | undefined {

@@ -16,7 +16,15 @@ function benchOptions(cli: Argv): Argv {
     })
     .options({
       url: { describe: 'Server to load (ws:// only)', type: 'string', default: 'ws://127.0.0.1:8989' },
-      protocol: { describe: 'conveyor (Socket Conveyor), raw (the comparison baselines) or socketio (Socket.IO 4)', choices: PROTOCOL_NAMES, default: d.protocol },
+      protocol: {
+        describe: 'conveyor (Socket Conveyor), raw (the comparison baselines), socketio (Socket.IO 4) or pusher (the server\'s Pusher mode, as pusher-js: private channels, publishes as client events; needs --pusher-app)',
+        choices: PROTOCOL_NAMES,
+        default: d.protocol,
+      },
+      'pusher-app': {
+        describe: 'With --protocol pusher: the app as ID:KEY:SECRET, served by the server with client events on and a client event rate above the publish rate; connections open /app/KEY and sign their subscriptions with SECRET',
+        type: 'string',
+      },
       connections: { describe: 'Subscribers (fanout), clients (echo) or connections to open (connect, idle)', type: 'number', default: d.connections },
       channels: { describe: 'Channels the subscribers and publishers spread over (fanout)', type: 'number', default: d.channels },
       publishers: { describe: 'Publishing connections, besides the subscribers (fanout)', type: 'number', default: d.publishers },
@@ -42,6 +50,7 @@ function toOptions(argv: Record<string, unknown>): BenchOptions {
     scenario: argv['scenario'] as Scenario,
     url: argv['url'] as string,
     protocol: argv['protocol'] as ProtocolName,
+    pusherApp: argv['pusher-app'] as string | undefined,
     connections: argv['connections'] as number,
     channels: argv['channels'] as number,
     publishers: argv['publishers'] as number,
@@ -71,7 +80,9 @@ async function bench(argv: Record<string, unknown>): Promise<void> {
   try {
     const result = await runBench(toOptions(argv), onProgress ? { onProgress } : {});
     if (interactive && onProgress) process.stderr.write('\r\x1b[K');
-    process.stdout.write(argv['json'] ? `${JSON.stringify(result, null, 2)}\n` : `${formatReport(result)}\n`);
+    // The app's secret is never printed: the JSON report repeats the options.
+    const shown = result.options.pusherApp === undefined ? result : { ...result, options: { ...result.options, pusherApp: result.options.pusherApp.replace(/:[^:]*$/, ':[redacted]') } };
+    process.stdout.write(argv['json'] ? `${JSON.stringify(shown, null, 2)}\n` : `${formatReport(result)}\n`);
   } catch (error) {
     if (interactive && onProgress) process.stderr.write('\n');
     if (error instanceof BenchOptionError || error instanceof BenchRunError) {

@@ -100,8 +100,10 @@ export function commandLine(options: BenchOptions): string {
     options.scenario,
     `--url ${url}`,
     `--protocol ${options.protocol}`,
-    `--connections ${options.connections}`,
   ];
+  // The secret stays out of reports, as the port does: SECRET stands for it.
+  if (options.pusherApp !== undefined) parts.push(`--pusher-app ${options.pusherApp.split(':').slice(0, 2).join(':')}:SECRET`);
+  parts.push(`--connections ${options.connections}`);
   if (options.scenario === 'fanout') parts.push(`--channels ${options.channels}`, `--publishers ${options.publishers}`);
   if (options.scenario === 'fanout' || options.scenario === 'echo') {
     parts.push(`--rate ${options.rate}`, `--batch ${options.batch}`);

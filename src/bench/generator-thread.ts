@@ -17,7 +17,7 @@ import { wireProtocol, type Envelope } from './wire-protocols.js';
 
 const plan = workerData as ThreadPlan;
 const port = parentPort!;
-const protocol = wireProtocol(plan.protocol, plan.path);
+const protocol = wireProtocol(plan.protocol, plan.path, plan.pusherApp);
 /** Shared by all sockets of this thread: reads run one at a time. */
 const readBuffer = Buffer.allocUnsafe(256 * 1024);
 const PROGRESS_MS = 250;
@@ -238,7 +238,7 @@ function otherMessage(client: Client, text: string): void {
 // ---- sending ----
 
 function envelopeFor(client: Client): Envelope {
-  const envelope = client.role === 'echo' ? protocol.echo : protocol.publish;
+  const envelope = client.role === 'echo' ? protocol.echo : client.channelName === undefined ? undefined : protocol.publish(client.channelName);
   if (!envelope) throw new Error(`protocol ${plan.protocol} cannot send ${client.role} messages`);
   return envelope;
 }

@@ -8,6 +8,7 @@ import { defaultHealthUrl, readServerRss } from './server-memory.js';
 import { monotonicMicros } from './stamp.js';
 import { openFileProblem } from './system-limits.js';
 import type { MainToThread, ThreadCounters, ThreadPlan, ThreadToMain } from './thread-messages.js';
+import { parsePusherApp } from './wire-protocols.js';
 
 /** A thread whose event loop was busy more than this share of the window was the bottleneck. */
 const SATURATED_ELU = 0.9;
@@ -120,6 +121,7 @@ function plans(options: BenchOptions, epoch: number): { plan: ThreadPlan; role: 
     port: Number(url.port || 80),
     path: `${url.pathname}${url.search}`,
     protocol: options.protocol,
+    pusherApp: options.pusherApp === undefined ? undefined : parsePusherApp(options.pusherApp),
     epoch,
     connections: options.connections,
     publishers: options.publishers,

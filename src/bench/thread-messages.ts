@@ -1,5 +1,5 @@
 import type { Scenario } from './bench-options.js';
-import type { ProtocolName } from './wire-protocols.js';
+import type { ProtocolName, PusherAppCredentials } from './wire-protocols.js';
 
 /** What one generator thread does: fixed when it starts, so the thread needs no more setup. */
 export interface ThreadPlan {
@@ -10,6 +10,8 @@ export interface ThreadPlan {
   /** Path and query of the URL. */
   path: string;
   protocol: ProtocolName;
+  /** The app of --protocol pusher, whose secret signs the subscriptions. */
+  pusherApp: PusherAppCredentials | undefined;
   /** Origin of the stamps' clock (monotonic µs), the same in every thread. */
   epoch: number;
   /** Indexes of the connections this thread opens. */

@@ -1,6 +1,15 @@
+import { createHmac } from 'node:crypto';
+
 /** The servers `conveyor bench` can drive. */
-export const PROTOCOL_NAMES = ['conveyor', 'raw', 'socketio'] as const;
+export const PROTOCOL_NAMES = ['conveyor', 'raw', 'socketio', 'pusher'] as const;
 export type ProtocolName = (typeof PROTOCOL_NAMES)[number];
+
+/** The Pusher app a `--protocol pusher` run connects to and signs its subscriptions for. */
+export interface PusherAppCredentials {
+  readonly id: string;
+  readonly key: string;
+  readonly secret: string;
+}
 
 /** What to do after a text message during set-up. */
 export type SetupStep =
@@ -31,7 +40,8 @@ export interface WireProtocol {
   setup(text: string, channel: string | undefined): SetupStep;
   /** A text message after set-up that is not a stamp: a reply to send, or an error to count. */
   other(text: string): { reply?: string; error?: string } | undefined;
-  readonly publish: Envelope;
+  /** The envelope of a publish to `channel`. */
+  publish(channel: string): Envelope;
   /** Undefined when the server has no echo. */
   readonly echo: Envelope | undefined;
 }
@@ -69,7 +79,7 @@ export function conveyorProtocol(basePath: string): WireProtocol {
       return { kind: 'wait' };
     },
     other: (text) => (text.startsWith('{"action":"error"') ? { error: `error frame: ${text.slice(0, 200)}` } : undefined),
-    publish: { prefix: '{"action":"broadcast-action","data":"', suffix: '"}' },
+    publish: () => ({ prefix: '{"action":"broadcast-action","data":"', suffix: '"}' }),
     echo: { prefix: '{"action":"base-action","data":"', suffix: '"}' },
   };
 }
@@ -87,7 +97,7 @@ export function rawProtocol(basePath: string): WireProtocol {
     opening: () => [],
     setup: (text) => (text === 'ready' ? { kind: 'ready' } : { kind: 'wait' }),
     other: () => undefined,
-    publish: { prefix: '', suffix: '' },
+    publish: () => ({ prefix: '', suffix: '' }),
     echo: undefined,
   };
 }
@@ -112,12 +122,108 @@ export function socketIoProtocol(basePath: string): WireProtocol {
       return { kind: 'wait' };
     },
     other: (text) => (text === '2' ? { reply: '3' } : text.startsWith('44') ? { error: `Socket.IO error: ${text.slice(2, 200)}` } : undefined),
-    publish: { prefix: '42["broadcast-action","', suffix: '"]' },
+    publish: () => ({ prefix: '42["broadcast-action","', suffix: '"]' }),
     echo: undefined,
   };
 }
 
-export function wireProtocol(name: ProtocolName, basePath: string): WireProtocol {
+/** `ID:KEY:SECRET`, as the server's own --pusher-app takes it; undefined when it is not of that form. */
+export function parsePusherApp(text: string): PusherAppCredentials | undefined {
+  const parts = text.split(':');
+  if (parts.length !== 3 || parts.some((part) => part === '')) return undefined;
+  const [id, key, secret] = parts as [string, string, string];
+  return { id, key, secret };
+}
+
+/** The `event` of a Pusher frame, and the frame; undefined when it is not one. */
+function pusherFrame(text: string): { event: string; frame: Record<string, unknown> } | undefined {
+  try {
+    const frame = JSON.parse(text) as unknown;
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return undefined;
+    const event = (frame as Record<string, unknown>)['event'];
+    return typeof event === 'string' ? { event, frame: frame as Record<string, unknown> } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `socket_id` of a `pusher:connection_established`, whose `data` is a JSON string (an object is taken too). */
+function socketIdOf(data: unknown): string | undefined {
+  let parsed = data;
+  if (typeof data === 'string') {
+    try {
+      parsed = JSON.parse(data) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  const socketId = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)['socket_id'] : undefined;
+  return typeof socketId === 'string' && socketId !== '' ? socketId : undefined;
+}
+
+const PUSHER_PONG = JSON.stringify({ event: 'pusher:pong', data: {} });
+/** The event name of every publish: a client event, which the server relays as sent and never echoes to its sender. */
+const PUSHER_BENCH_EVENT = 'client-bench';
+
+/**
+ * The Pusher Channels protocol (PUSHER.md) as pusher-js speaks it, on a private channel
+ * `private-<channel>`: every connection with a channel, publishers included (the server
+ * relays client events only from subscribers), signs its subscription with the app secret
+ * once `pusher:connection_established` gave it a socket_id, and is ready on
+ * `pusher_internal:subscription_succeeded`. Publishes are client events, relayed as sent,
+ * so receivers find the stamp where the publisher put it. The --url path is not used:
+ * connections open `/app/{key}` with pusher-js's query.
+ */
+export function pusherProtocol(app: PusherAppCredentials): WireProtocol {
+  const path = `/app/${encodeURIComponent(app.key)}?protocol=7&client=js&version=8.6.0&flash=false`;
+  const channelOf = (channel: string): string => `private-${channel}`;
+  const subscribe = (socketId: string, channel: string): string =>
+    JSON.stringify({
+      event: 'pusher:subscribe',
+      data: { channel, auth: `${app.key}:${createHmac('sha256', app.secret).update(`${socketId}:${channel}`).digest('hex')}` },
+    });
+  return {
+    name: 'pusher',
+    subprotocol: undefined,
+    path: () => path,
+    // Nothing before the socket_id: the subscription's signature covers it.
+    opening: () => [],
+    setup(text, channel) {
+      const parsed = pusherFrame(text);
+      if (!parsed) return { kind: 'wait' };
+      const { event, frame } = parsed;
+      switch (event) {
+        case 'pusher:connection_established': {
+          if (channel === undefined) return { kind: 'ready' };
+          const socketId = socketIdOf(frame['data']);
+          if (socketId === undefined) return { kind: 'failed', reason: `pusher:connection_established without a socket_id: ${text.slice(0, 200)}` };
+          return { kind: 'send', frames: [subscribe(socketId, channelOf(channel))] };
+        }
+        case 'pusher_internal:subscription_succeeded':
+          return channel !== undefined && frame['channel'] === channelOf(channel) ? { kind: 'ready' } : { kind: 'wait' };
+        case 'pusher:ping':
+          return { kind: 'send', frames: [PUSHER_PONG] };
+        case 'pusher:subscription_error':
+        case 'pusher:error':
+          return { kind: 'failed', reason: `the server refused the set-up: ${text.slice(0, 200)}` };
+        default:
+          return { kind: 'wait' };
+      }
+    },
+    other(text) {
+      const event = pusherFrame(text)?.event;
+      if (event === 'pusher:ping') return { reply: PUSHER_PONG };
+      if (event === 'pusher:error' || event === 'pusher:subscription_error') return { error: `${event}: ${text.slice(0, 200)}` };
+      return undefined;
+    },
+    publish: (channel) => ({ prefix: `{"event":"${PUSHER_BENCH_EVENT}","channel":${JSON.stringify(channelOf(channel))},"data":"`, suffix: '"}' }),
+    // Pusher never echoes a client event to its sender.
+    echo: undefined,
+  };
+}
+
+/** The protocol of a run; `pusherApp` is needed by (and only by) `pusher`. */
+export function wireProtocol(name: ProtocolName, basePath: string, pusherApp?: PusherAppCredentials): WireProtocol {
   switch (name) {
     case 'conveyor':
       return conveyorProtocol(basePath);
@@ -125,5 +231,8 @@ export function wireProtocol(name: ProtocolName, basePath: string): WireProtocol
       return rawProtocol(basePath);
     case 'socketio':
       return socketIoProtocol(basePath);
+    case 'pusher':
+      if (!pusherApp) throw new Error('--protocol pusher needs --pusher-app ID:KEY:SECRET');
+      return pusherProtocol(pusherApp);
   }
 }

@@ -10,7 +10,6 @@ import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';
 import type { Mount, WorkerServices } from './mount.js';
-import { TokenBucket } from './token-bucket.js';
 
 /** The path prefix of Pusher connections: `/app/{key}`. */
 export const PUSHER_PATH = /^\/app\/([^/?]+)\/?$/;
@@ -86,7 +85,7 @@ export class PusherMount implements Mount, PusherHub {
       channels: new Map(),
       joining: new Set(),
       user: undefined,
-      clientEvents: new TokenBucket(app.clientEventRate, app.clientEventRate),
+      clientEvents: undefined,
     };
     const socket: PusherSocket = { session, connection, lastSeen: Date.now(), pingedAt: undefined };
     const admitted = registry.pusherOpen(connection.fd, app.id, app.maxConnections);

@@ -17,7 +17,8 @@ export interface PusherSession {
   /** Channels whose subscription is being decided: frames for them wait on nothing, but a second subscribe is ignored. */
   readonly joining: Set<string>;
   user: string | undefined;
-  clientEvents: TokenBucket;
+  /** Made at the first client event: most connections never send one. */
+  clientEvents: TokenBucket | undefined;
 }
 
 /** What the Pusher protocol may do, and nothing more: the worker implements it over uWS topics and the registry. */
@@ -62,6 +63,8 @@ export class PusherProtocol {
       return this.hub.send(session, errorFrame(null, 'Frame must be a JSON object with a string "event"'));
     }
     const { event } = frame as Frame;
+    if (event.startsWith('client-')) return this.clientEvent(session, frame as Frame);
+    // Only the protocol's own events have a data object to read; a client event's is relayed as it came.
     const data = dataObject((frame as Frame)['data']);
     switch (event) {
       case 'pusher:ping':
@@ -75,7 +78,6 @@ export class PusherProtocol {
       case 'pusher:signin':
         return void this.signin(session, data).catch((error: unknown) => this.failed(session, error));
     }
-    if (event.startsWith('client-')) return this.clientEvent(session, frame as Frame);
     this.hub.send(session, errorFrame(null, `Unknown event ${JSON.stringify(event.slice(0, 64))}: send pusher:subscribe, pusher:unsubscribe, pusher:signin, pusher:ping or client-* events`));
   }
 
@@ -164,6 +166,7 @@ export class PusherProtocol {
     const data = frame['data'];
     const size = typeof data === 'string' ? Buffer.byteLength(data) : Buffer.byteLength(JSON.stringify(data ?? null));
     if (size > app.maxEventBytes) return refuse(PusherCloseCodes.unauthorized, `Event data is ${size} bytes; the app's limit is ${app.maxEventBytes}`);
+    session.clientEvents ??= new TokenBucket(app.clientEventRate, app.clientEventRate);
     if (!session.clientEvents.take()) return refuse(PusherCloseCodes.clientEventRate, `Client event rate limit: at most ${app.clientEventRate} per second`);
     const userId = kind === 'presence' ? session.channels.get(channel)?.id : undefined;
     const relayed = JSON.stringify({ event: frame.event, channel, data, ...(userId !== undefined ? { user_id: userId } : {}) });
