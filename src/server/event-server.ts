@@ -10,6 +10,7 @@ import type { Registry } from '../registry/registry.js';
 import type { TaskRunner } from '../tasks/task-runner.js';
 import { Transport, type HandshakeInfo, type HandshakeVerdict } from '../transport/app.js';
 import { addressResolver } from '../transport/client-address.js';
+import { runtime } from '../transport/uws.js';
 import type { Connection } from '../transport/connection.js';
 import { FdPool } from './fd-pool.js';
 import { notFound, serverRoutes } from './http-api.js';
@@ -143,7 +144,7 @@ export class EventServer implements WorkerServices {
         close: (connection, code) => this.onClose(connection, code),
         drain: (connection) => this.slow.drained(connection),
         routes: [
-          ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0 }), readiness: () => this.readiness }),
+          ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, runtime }), readiness: () => this.readiness }),
           ...this.native.routes,
           ...(config.pusherApps.length > 0 ? this.pusher.routes : []),
           ...this.customRoutes(deps.embedding.routes),
