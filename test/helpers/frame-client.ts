@@ -1,8 +1,11 @@
 import WebSocket from 'ws';
+import { Inbox } from './inbox.js';
 
 /** A test WebSocket that records every text frame and lets a test await the next match. */
 export class FrameClient {
-  readonly frames: string[] = [];
+  private readonly inbox = new Inbox<string>((frames) => FrameClient.recent(frames));
+  /** Every text frame received, in order. */
+  readonly frames: string[] = this.inbox.items;
   fd = 0;
   closeCode: number | undefined;
   readonly closed: Promise<number>;
@@ -11,21 +14,18 @@ export class FrameClient {
    * as soon as it arrives, as a client with acknowledgments on does.
    */
   acknowledges = false;
-  private cursor = 0;
-  private waiter: (() => void) | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = data.toString();
-      this.frames.push(frame);
       if (this.acknowledges) this.acknowledge(frame);
-      this.waiter?.();
+      this.inbox.push(frame);
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code) => {
         this.closeCode = code;
-        this.waiter?.();
+        this.inbox.end(`socket closed (${code})`);
         resolve(code);
       }),
     );
@@ -60,30 +60,14 @@ export class FrameClient {
   }
 
   /** The next frame after the last one returned that matches, waiting up to `timeoutMs`. */
-  async next(match: (frame: string) => boolean = () => true, timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.cursor < this.frames.length) {
-        const frame = this.frames[this.cursor++]!;
-        if (match(frame)) return frame;
-      }
-      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) while waiting; received: ${this.recent()}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received:\n${this.recent()}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  next(match: (frame: string) => boolean = () => true, timeoutMs = 5000): Promise<string> {
+    return this.inbox.next(match, timeoutMs);
   }
 
   /** The frames received, for a failure message: the last 40, each cut to 300 characters. */
-  private recent(): string {
-    const shown = this.frames.slice(-40).map((f) => (f.length > 300 ? `${f.slice(0, 300)}… (${f.length} characters)` : f));
-    return (this.frames.length > 40 ? [`… ${this.frames.length - 40} earlier frames`, ...shown] : shown).join('\n');
+  private static recent(frames: readonly string[]): string {
+    const shown = frames.slice(-40).map((f) => (f.length > 300 ? `${f.slice(0, 300)}… (${f.length} characters)` : f));
+    return (frames.length > 40 ? [`… ${frames.length - 40} earlier frames`, ...shown] : shown).join('\n');
   }
 
   /** Sends a base-action and waits for its echo: every frame sent before it has been handled. */

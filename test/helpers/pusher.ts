@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import WebSocket from 'ws';
+import { Inbox } from './inbox.js';
 import Echo from 'laravel-echo';
 import PusherServer from 'pusher';
 import pusherJs, { type Channel } from 'pusher-js';
@@ -128,25 +129,23 @@ export function echoOn(client: Pusher): Echo<'pusher'> {
 
 /** A Pusher connection over a plain WebSocket: raw frames in and out, for exact codes and bad input. */
 export class RawPusher {
-  readonly frames: Record<string, unknown>[] = [];
+  private readonly inbox = new Inbox<Record<string, unknown>>((frames) => JSON.stringify(frames).slice(0, 2000));
+  readonly frames: Record<string, unknown>[] = this.inbox.items;
   readonly closed: Promise<number>;
   closeCode: number | undefined;
-  private cursor = 0;
-  private waiter: (() => void) | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       try {
-        this.frames.push(JSON.parse(data.toString()) as Record<string, unknown>);
+        this.inbox.push(JSON.parse(data.toString()) as Record<string, unknown>);
       } catch {
-        this.frames.push({ unparsed: data.toString() });
+        this.inbox.push({ unparsed: data.toString() });
       }
-      this.waiter?.();
     });
     this.closed = new Promise((resolve) =>
       ws.on('close', (code) => {
         this.closeCode = code;
-        this.waiter?.();
+        this.inbox.end(`closed (${code})`);
         resolve(code);
       }),
     );
@@ -174,24 +173,8 @@ export class RawPusher {
   }
 
   /** The next frame after the last one returned that matches. */
-  async next(match: (frame: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.cursor < this.frames.length) {
-        const frame = this.frames[this.cursor++]!;
-        if (match(frame)) return frame;
-      }
-      if (this.closeCode !== undefined) throw new Error(`closed (${this.closeCode}) while waiting; received ${JSON.stringify(this.frames).slice(0, 2000)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; received ${JSON.stringify(this.frames).slice(0, 2000)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  next(match: (frame: Record<string, unknown>) => boolean = () => true, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    return this.inbox.next(match, timeoutMs);
   }
 
   /** Pings and waits for the pong: everything sent before has been handled. */
