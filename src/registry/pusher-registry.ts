@@ -41,8 +41,8 @@ interface ChannelState {
 interface SocketState {
   app: string;
   worker: number;
-  /** Channel → the member this connection subscribed as (presence channels). */
-  channels: Map<string, PresenceMember | undefined>;
+  /** Channel → the member this connection subscribed as (presence channels); made at the first subscription. */
+  channels: Map<string, PresenceMember | undefined> | undefined;
   user: string | undefined;
 }
 
@@ -74,7 +74,7 @@ export class PusherRegistry {
     const count = this.connections.get(app) ?? 0;
     if (max > 0 && count >= max) return false;
     this.connections.set(app, count + 1);
-    this.sockets.set(fd, { app, worker, channels: new Map(), user: undefined });
+    this.sockets.set(fd, { app, worker, channels: undefined, user: undefined });
     return true;
   }
 
@@ -82,7 +82,7 @@ export class PusherRegistry {
   close(fd: number): void {
     const socket = this.sockets.get(fd);
     if (!socket) return;
-    for (const channel of [...socket.channels.keys()]) this.leave(fd, channel);
+    for (const channel of [...(socket.channels?.keys() ?? [])]) this.leave(fd, channel);
     if (socket.user !== undefined) this.forgetUser(fd, socket);
     this.sockets.delete(fd);
     const count = (this.connections.get(socket.app) ?? 1) - 1;
@@ -105,13 +105,13 @@ export class PusherRegistry {
       const users = state?.users;
       if (!users?.has(member.id) && (users?.size ?? 0) >= maxMembers) return { ok: false, reason: 'full' };
     }
-    if (socket.channels.has(channel)) return { ok: true, ...this.extras(socket.app, channel, state) };
+    if (socket.channels?.has(channel)) return { ok: true, ...this.extras(socket.app, channel, state) };
     if (!state) {
       channels.set(channel, (state = { fds: new Set(), users: new Map() }));
       this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_occupied', channel }, worker: socket.worker });
     }
     state.fds.add(fd);
-    socket.channels.set(channel, member);
+    (socket.channels ??= new Map()).set(channel, member);
     this.topicWorkers.count(pusherTopic(socket.app, channel), socket.worker, 1);
     if (member) {
       let user = state.users.get(member.id);
@@ -127,7 +127,7 @@ export class PusherRegistry {
 
   leave(fd: number, channel: string): void {
     const socket = this.sockets.get(fd);
-    if (!socket || !socket.channels.has(channel)) return;
+    if (!socket?.channels?.has(channel)) return;
     const member = socket.channels.get(channel);
     socket.channels.delete(channel);
     const channels = this.apps.get(socket.app);

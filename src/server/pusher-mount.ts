@@ -83,7 +83,7 @@ export class PusherMount implements Mount, PusherHub {
       socketId: `${connection.fd}.${randomInt(1, 1_000_000_000)}`,
       app,
       channels: new Map(),
-      joining: new Set(),
+      joining: undefined,
       user: undefined,
       clientEvents: undefined,
     };

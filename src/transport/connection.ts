@@ -25,7 +25,7 @@ export class Connection {
   readonly fd: number;
   readonly remoteAddress: string;
   readonly path: string;
-  readonly query: URLSearchParams;
+  private readonly rawQuery: string;
   /** The protocol serving this socket, as the handshake chose it. */
   readonly mount: string;
   readonly context: unknown;
@@ -38,9 +38,14 @@ export class Connection {
     this.fd = data.fd;
     this.remoteAddress = data.remoteAddress;
     this.path = data.path;
-    this.query = new URLSearchParams(data.query);
+    this.rawQuery = data.query;
     this.mount = data.mount;
     this.context = data.context;
+  }
+
+  /** The handshake's query, parsed when asked: most sockets never need it, and a parsed one costs memory for the socket's life. */
+  get query(): URLSearchParams {
+    return new URLSearchParams(this.rawQuery);
   }
 
   /**

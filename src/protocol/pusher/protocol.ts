@@ -14,8 +14,8 @@ export interface PusherSession {
   readonly app: PusherApp;
   /** Subscribed channels, each with the member it subscribed as (presence channels). */
   readonly channels: Map<string, PresenceMember | undefined>;
-  /** Channels whose subscription is being decided: frames for them wait on nothing, but a second subscribe is ignored. */
-  readonly joining: Set<string>;
+  /** Channels whose subscription is being decided (a second subscribe is ignored); made at the first subscribe. */
+  joining: Set<string> | undefined;
   user: string | undefined;
   /** Made at the first client event: most connections never send one. */
   clientEvents: TokenBucket | undefined;
@@ -94,7 +94,7 @@ export class PusherProtocol {
       if (session.user === undefined || channel !== USER_CHANNEL_PREFIX + session.user) return refuse('Only the signed-in user may subscribe to its own #server-to-user channel', 403);
       return this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     }
-    if (session.channels.has(channel) || session.joining.has(channel)) return;
+    if (session.channels.has(channel) || session.joining?.has(channel)) return;
     const { kind, cache } = channelType(channel);
     let member: PresenceMember | undefined;
     if (kind !== 'public') {
@@ -108,7 +108,7 @@ export class PusherProtocol {
         if (!member) return refuse('channel_data must be a JSON object with a "user_id" (string or number) and an optional "user_info"', 400, 'InvalidChannelData');
       }
     }
-    session.joining.add(channel);
+    (session.joining ??= new Set()).add(channel);
     // Subscribe before the registry knows: a member event or publication routed here after it must find the socket.
     const topic = pusherTopic(session.app.id, channel);
     this.hub.subscribe(session, topic);
@@ -116,7 +116,7 @@ export class PusherProtocol {
     try {
       result = await this.hub.join(session, channel, member);
     } finally {
-      session.joining.delete(channel);
+      session.joining?.delete(channel);
     }
     if (!result.ok) {
       this.hub.unsubscribe(session, topic);
