@@ -11,13 +11,29 @@ as_root() {
 }
 
 # Debian packages the tests use: openssl makes the TLS tests' certificates, chromium runs
-# the demo page in the browser test.
+# the demo page in the browser test, nginx fronts two servers with docs/deploy/nginx.conf
+# (the test runs its own nginx on a free port), and systemd brings systemd-analyze, which
+# checks docs/deploy's unit files. Nothing here starts a service.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
+  # Debian's nginx starts itself on port 80 once installed, and at every boot: a policy-rc.d
+  # that answers 101 ("not allowed") keeps it stopped, and it is disabled again after.
+  guard=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    trap 'as_root rm -f "$guard"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$guard" >/dev/null
+    as_root chmod 755 "$guard"
+  fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null; then
+    as_root systemctl disable -q nginx 2>/dev/null || true
+  fi
 fi
 
 # Rolling restarts close one SO_REUSEPORT listener while its siblings keep accepting; this
