@@ -1,6 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { LogSink } from '../log-file.js';
 import { effectiveWorkers, redactConfig, type ServerConfig } from '../config.js';
 import { ListenError } from '../errors.js';
@@ -12,6 +11,7 @@ import { TopicWorkers } from '../registry/topic-workers.js';
 import { Router } from './router.js';
 import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
+import { forwardWorkerOutput, workerStdio } from './worker-output.js';
 
 /** Environment variable through which a forked event worker receives the resolved config. */
 export const WORKER_CONFIG_ENV = 'CONVEYOR_WORKER_CONFIG';
@@ -79,8 +79,8 @@ export class Supervisor {
       await this.shutdownNow(1);
       throw error;
     }
-    // With a log file the workers' stdout and stderr come to the primary, which alone writes the file.
-    cluster.setupPrimary({ exec: this.options.workerEntry, args: [], silent: this.options.logSink !== undefined });
+    // Workers' stderr, and with a log file their stdout, come through the primary (worker-output.ts).
+    cluster.setupPrimary({ exec: this.options.workerEntry, args: [], stdio: workerStdio(this.options.logSink) });
     this.installSignals();
     const count = effectiveWorkers(this.config);
     this.log.info({ config: redactConfig(this.config), workers: count }, 'starting');
@@ -105,12 +105,7 @@ export class Supervisor {
   private fork(): Slot {
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }) });
     this.router.attach(worker);
-    const sink = this.options.logSink;
-    if (sink) {
-      for (const output of [worker.process.stdout, worker.process.stderr]) {
-        if (output) createInterface({ input: output, crlfDelay: Infinity }).on('line', (line) => sink.writeLine(line));
-      }
-    }
+    forwardWorkerOutput(worker, this.options.logSink);
     let resolveListening!: (port: number) => void;
     let rejectListening!: (error: Error) => void;
     const listening = new Promise<number>((resolve, reject) => {

@@ -114,7 +114,7 @@ export class AppMount implements Mount {
 
   // ---- Mount ----
 
-  async admit(_info: HandshakeInfo): Promise<undefined> {
+  admit(_info: HandshakeInfo): undefined {
     return undefined;
   }
 

@@ -271,8 +271,12 @@ export class EventServer implements WorkerServices {
     return routes.map((route) => ({ method: route.method.toUpperCase(), path: route.path, handler: (request) => route.handler(request, context) }));
   }
 
-  private async handshake(info: HandshakeInfo): Promise<HandshakeVerdict> {
-    const { config, registry } = this;
+  /**
+   * Decides a handshake. Synchronously whenever no step has to wait (the common case: no
+   * temporary token, no per-address limit, no asynchronous hook), so that the transport can
+   * upgrade inside uWS's own callback; a promise otherwise.
+   */
+  private handshake(info: HandshakeInfo): HandshakeVerdict | Promise<HandshakeVerdict> {
     const refuse = (status: number, body: string, kind: string, reason: string): HandshakeVerdict => {
       this.refusals.refused(kind, { remoteAddress: info.remoteAddress, status, reason }, 'handshake refused');
       return { accept: false, status, body };
@@ -281,10 +285,19 @@ export class EventServer implements WorkerServices {
       return refuse(403, JSON.stringify({ error: HttpErrors.originNotAllowed }), 'origin', `origin ${info.headers['origin']?.slice(0, 200)} not allowed`);
     }
     const { name, mount } = this.mountFor(info.path);
-    const refused = await mount.admit(info);
-    if (refused) return refuse(refused.status, refused.body, refused.kind, refused.reason);
-    const hooked = await this.hooks.handshake({ path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress, protocol: name });
-    if (hooked) return refuse(hooked.status, JSON.stringify(hooked.body ?? { error: 'Refused' }), 'hook', `refused by the handshake hook with ${hooked.status}`);
+    return then(mount.admit(info), (refused) => {
+      if (refused) return refuse(refused.status, refused.body, refused.kind, refused.reason);
+      const request = { path: info.path, query: info.query, headers: info.headers, remoteAddress: info.remoteAddress, protocol: name };
+      return then(this.hooks.handshake(request), (hooked) => {
+        if (hooked) return refuse(hooked.status, JSON.stringify(hooked.body ?? { error: 'Refused' }), 'hook', `refused by the handshake hook with ${hooked.status}`);
+        return this.admitConnection(info, name, refuse);
+      });
+    });
+  }
+
+  /** The connection limits, once the protocol and the hook admitted a handshake. */
+  private admitConnection(info: HandshakeInfo, name: string, refuse: (status: number, body: string, kind: string, reason: string) => HandshakeVerdict): HandshakeVerdict | Promise<HandshakeVerdict> {
+    const { config, registry } = this;
     const context = name === 'app' ? { headers: info.headers } : undefined;
     // Counted only now that the protocol admitted it, so unauthenticated handshakes take no one's slot.
     if (this.workerShare > 0 && this.transport.connectionCount + this.admittedUpgrades >= this.workerShare) {
@@ -296,15 +309,13 @@ export class EventServer implements WorkerServices {
       if (admitted) this.admittedUpgrades--;
       admitted = false;
     };
-    if (config.maxConnectionsPerIp > 0) {
-      const address = info.remoteAddress;
-      if (!(await registry.admitAddress(address, config.maxConnectionsPerIp))) {
-        unadmit();
-        return refuse(429, JSON.stringify({ error: HttpErrors.tooManyFromAddress }), 'address', 'connections per address limit reached');
-      }
-      return { accept: true, mount: name, context, opened: unadmit, abandoned: () => (unadmit(), registry.releaseAddress(address)) };
-    }
-    return { accept: true, mount: name, context, opened: unadmit, abandoned: unadmit };
+    if (config.maxConnectionsPerIp === 0) return { accept: true, mount: name, context, opened: unadmit, abandoned: unadmit };
+    const address = info.remoteAddress;
+    return registry.admitAddress(address, config.maxConnectionsPerIp).then((ok): HandshakeVerdict => {
+      if (ok) return { accept: true, mount: name, context, opened: unadmit, abandoned: () => (unadmit(), registry.releaseAddress(address)) };
+      unadmit();
+      return refuse(429, JSON.stringify({ error: HttpErrors.tooManyFromAddress }), 'address', 'connections per address limit reached');
+    });
   }
 
   /** Flood control: true when the frame may be processed. */
@@ -361,4 +372,9 @@ export class EventServer implements WorkerServices {
     else this.transport.publish(publication.topic, publication.frame, except);
     this.native.delivered(publication);
   }
+}
+
+/** Applies `next` to a value now, or once it resolves: synchronous code stays synchronous. */
+function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }

@@ -29,19 +29,28 @@ export class HookRunner {
     }
   }
 
-  /** The handshake hook's verdict; one that throws refuses the handshake with 500, so nothing unchecked gets in. */
-  async handshake(request: HandshakeRequest): Promise<HandshakeRefusal | undefined> {
+  /**
+   * The handshake hook's verdict, synchronous when the hook is; one that throws refuses the
+   * handshake with 500, so nothing unchecked gets in.
+   */
+  handshake(request: HandshakeRequest): HandshakeRefusal | undefined | Promise<HandshakeRefusal | undefined> {
     if (!this.hooks.handshake) return undefined;
-    try {
-      const refusal = await this.hooks.handshake(request);
+    const checked = (refusal: HandshakeRefusal | undefined): HandshakeRefusal | undefined => {
       if (refusal && !(Number.isInteger(refusal.status) && refusal.status >= 400 && refusal.status <= 599)) {
         this.log.error({ status: refusal.status }, 'handshake hook refused with a status outside 400-599: answering 500');
         return { status: 500, body: { error: 'Internal server error' } };
       }
       return refusal;
-    } catch (error) {
+    };
+    const thrown = (error: unknown): HandshakeRefusal => {
       this.failed('handshake', error);
       return { status: 500, body: { error: 'Internal server error' } };
+    };
+    try {
+      const result = this.hooks.handshake(request);
+      return result instanceof Promise ? result.then(checked, thrown) : checked(result);
+    } catch (error) {
+      return thrown(error);
     }
   }
 

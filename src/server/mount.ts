@@ -36,6 +36,14 @@ export interface WorkerServices {
   publish(topic: string, frame: string | Uint8Array, options?: PublishOptions): boolean;
 }
 
+/** A protocol's refusal of a handshake: the HTTP answer, and what the log says. */
+export interface HandshakeRefusalOf {
+  status: number;
+  body: string;
+  kind: string;
+  reason: string;
+}
+
 /** A protocol as the worker shell mounts it: the sockets of its paths, and its HTTP routes. */
 export interface Mount {
   /** HTTP routes of this protocol, beside the shell's own. */
@@ -44,7 +52,7 @@ export interface Mount {
    * Admits or refuses a handshake on this protocol's path once the shell's own checks
    * passed (an HTTP status and body), before the connection limits count it.
    */
-  admit(info: HandshakeInfo): Promise<{ status: number; body: string; kind: string; reason: string } | undefined>;
+  admit(info: HandshakeInfo): HandshakeRefusalOf | undefined | Promise<HandshakeRefusalOf | undefined>;
   open(connection: Connection): void;
   message(connection: Connection, text: string, isBinary: boolean, binary?: Buffer): void;
   close(connection: Connection, code: number): void;

@@ -13,7 +13,7 @@ import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';
 import { AckTracker } from './ack-tracker.js';
 import { nativeRoutes } from './http-api.js';
-import type { Mount, WorkerServices } from './mount.js';
+import type { HandshakeRefusalOf, Mount, WorkerServices } from './mount.js';
 
 interface NativeSocket {
   session: NativeSession;
@@ -64,12 +64,15 @@ export class NativeMount implements Mount, Hub {
 
   // ---- Mount ----
 
-  async admit(info: HandshakeInfo): Promise<{ status: number; body: string; kind: string; reason: string } | undefined> {
+  admit(info: HandshakeInfo): HandshakeRefusalOf | undefined | Promise<HandshakeRefusalOf | undefined> {
     const { token } = this.services.config;
     if (token === undefined) return undefined;
     const given = info.query.get('token');
-    const valid = given !== null && given !== '' && (secretsEqual(given, token) || (await this.services.registry.admitToken(given)));
-    return valid ? undefined : { status: 401, body: JSON.stringify({ error: HttpErrors.unauthorized }), kind: 'token', reason: given ? 'wrong token' : 'no token' };
+    const refusal: HandshakeRefusalOf = { status: 401, body: JSON.stringify({ error: HttpErrors.unauthorized }), kind: 'token', reason: given ? 'wrong token' : 'no token' };
+    if (given === null || given === '') return refusal;
+    if (secretsEqual(given, token)) return undefined;
+    // Perhaps a temporary token: only the registry knows.
+    return this.services.registry.admitToken(given).then((valid) => (valid ? undefined : refusal));
   }
 
   open(connection: Connection): void {

@@ -59,7 +59,7 @@ export class PusherMount implements Mount, PusherHub {
 
   // ---- Mount ----
 
-  async admit(_info: HandshakeInfo): Promise<undefined> {
+  admit(_info: HandshakeInfo): undefined {
     // Pusher refuses over the socket (pusher:error, then a close code pusher-js acts on), not with an HTTP status.
     return undefined;
   }

@@ -80,8 +80,8 @@ export class Transport {
         const connection = new Connection(ws, data, this.turn);
         data.connection = connection;
         this.sockets.add(connection);
-        // Not inside this callback: it runs within res.cork() of an asynchronous upgrade, and
-        // with this uWS build a garbage collection there closes the new socket at once (1006).
+        // After this callback, which runs inside res.upgrade(), has returned: what the
+        // protocol sends then goes out as the socket's first frames, once the upgrade is done.
         // The microtask still runs before uWS reads anything from the socket.
         queueMicrotask(() => {
           if (!connection.closed) this.handlers.open(connection);
@@ -174,35 +174,58 @@ export class Transport {
     });
     // The protocol mode is configuration, so the first requested subprotocol is echoed as is.
     const protocol = protocols.split(',')[0]?.trim() ?? '';
-    this.upgrades++;
-    const finish = async (): Promise<void> => {
-      const verdict = await this.handlers.handshake(info);
+    /**
+     * Answers the handshake. On time (inside this callback) uWS has corked the response.
+     * Late (after an await), the upgrade is not corked although uWS asks for it: corking it
+     * makes uWS's cork() mistake the upgraded socket for the HTTP response when the socket's
+     * memory is resized in place, and close the new WebSocket at once (uWebSockets issues
+     * 1928/1929; seen here as about one late handshake in a few hundred). The warning uWS
+     * prints for it is dropped by the primary (see worker-output.ts).
+     */
+    const complete = (verdict: HandshakeVerdict, fd: number | undefined, late: boolean): void => {
+      if (aborted) {
+        if (verdict.accept) verdict.abandoned?.();
+        return;
+      }
       if (!verdict.accept) {
-        if (!aborted) {
-          res.cork(() => {
-            res.writeStatus(statusLine(verdict.status)).writeHeader('content-type', 'application/json').end(verdict.body, true);
-          });
-        }
+        const refuse = (): void => void res.writeStatus(statusLine(verdict.status)).writeHeader('content-type', 'application/json').end(verdict.body, true);
+        if (late) res.cork(refuse);
+        else refuse();
         return;
       }
       // uWS copies the user data object, but not what it points to: the open handler marks this one.
       const admission = { opened: false };
       try {
-        const fd = await this.handlers.allocateFd();
-        if (aborted) return;
-        const data: SocketData = { fd, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, context: verdict.context, admission };
-        res.cork(() => res.upgrade<SocketData>(data, key, protocol, extensions, context));
+        const data: SocketData = { fd: fd!, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, context: verdict.context, admission };
+        res.upgrade<SocketData>(data, key, protocol, extensions, context);
       } finally {
         // uWS runs the open handler inside upgrade(): a socket not open by now never will be.
         if (admission.opened) verdict.opened?.();
         else verdict.abandoned?.();
       }
     };
-    finish()
-      .catch((error: unknown) => {
-        this.handlers.onError(error);
-        if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end('', true));
-      })
+    const failed = (error: unknown): void => {
+      this.handlers.onError(error);
+      if (!aborted) res.cork(() => res.writeStatus(statusLine(500)).end('', true));
+    };
+    let decided: HandshakeVerdict | Promise<HandshakeVerdict>;
+    let fd: number | Promise<number> | undefined;
+    try {
+      decided = this.handlers.handshake(info);
+      if (!(decided instanceof Promise)) {
+        fd = decided.accept ? this.handlers.allocateFd() : undefined;
+        if (!(fd instanceof Promise)) return complete(decided, fd, false);
+      }
+    } catch (error) {
+      return failed(error);
+    }
+    this.upgrades++;
+    const late = async (): Promise<void> => {
+      const verdict = await decided;
+      complete(verdict, verdict.accept ? await (fd ?? this.handlers.allocateFd()) : undefined, true);
+    };
+    late()
+      .catch(failed)
       .finally(() => this.upgrades--);
   }
 }
