@@ -20,6 +20,7 @@ export class IpcBus implements Bus {
         if (message.remote) this.remote.add(topic);
         else this.remote.delete(topic);
       }
+      if (message.seq !== undefined) link.send({ type: 'interest-ack', seq: message.seq });
     });
     link.on('flow', (message) => (this.primaryCongested = message.congested));
   }

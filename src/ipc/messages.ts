@@ -126,12 +126,14 @@ export type WorkerMessage =
   | { type: 'close'; fd: number }
   | { type: 'request'; id: number; request: Request }
   | { type: 'need-fds' }
+  /** This worker took in the interest change `seq`. */
+  | { type: 'interest-ack'; seq: number }
   | { type: 'usage'; usage: WorkerUsage };
 
 export type PrimaryMessage =
   | { type: 'publish'; publication: Publication }
-  /** Whether other workers now have subscribers of these topics: publish across only then. */
-  | { type: 'interest'; topics: Topic[]; remote: boolean }
+  /** Whether other workers now have subscribers of these topics: publish across only then. With `seq`, acknowledge it. */
+  | { type: 'interest'; topics: Topic[]; remote: boolean; seq?: number }
   /** The primary's queue towards some worker is over its bound: heavy senders must hold off. */
   | { type: 'flow'; congested: boolean }
   /** Close every connection of this Pusher user (terminate_connections). */

@@ -24,6 +24,9 @@ interface Attached {
   usage: WorkerUsage;
 }
 
+/** Longest an answer waits for workers to acknowledge a change of interest (a stuck worker must not stall joins). */
+const INTEREST_ACK_WAIT_MS = 1000;
+
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
 export const FD_BLOCK = 1024;
 
@@ -58,6 +61,14 @@ export class Router {
   private nextAckId = 0;
   private congested = false;
   private readiness: Readiness = 'starting';
+  /** Interest changes sent and not yet acknowledged by every worker told, by sequence. */
+  private readonly unacknowledged = new Map<number, Set<number>>();
+  private nextInterest = 0;
+  /** The interest changes made by the registry request being computed now. */
+  private awaitedByRequest: number[] | undefined;
+  /** Answers that wait for acknowledgments (or their deadline). */
+  private held: { workerId: number; response: PrimaryMessage; seqs: number[]; deadline: number }[] = [];
+  private heldTimer: NodeJS.Timeout | undefined;
   private readonly pusher: PusherRegistry;
   private readonly webhooks: WebhookDispatcher;
   private readonly groups: GroupRegistry;
@@ -90,6 +101,12 @@ export class Router {
   /** Forgets a worker that exited, and tells its sockets' channels they left. */
   detach(workerId: number): void {
     this.workers.delete(workerId);
+    // A worker that is gone acknowledges nothing: answers waiting on it go now.
+    for (const [seq, waiting] of this.unacknowledged) {
+      waiting.delete(workerId);
+      if (waiting.size === 0) this.unacknowledged.delete(seq);
+    }
+    this.releaseHeld();
     // The dead worker cannot run a vacated hook: a live one does.
     const survivor = this.workers.keys().next().value;
     for (const change of this.registry.dropWorker(workerId)) {
@@ -148,6 +165,9 @@ export class Router {
       case 'need-fds':
         this.send(workerId, { type: 'fds', first: this.nextFd, count: FD_BLOCK });
         this.nextFd += FD_BLOCK;
+        return;
+      case 'interest-ack':
+        this.interestAcknowledged(workerId, message.seq);
         return;
       case 'usage': {
         const attached = this.workers.get(workerId);
@@ -223,11 +243,37 @@ export class Router {
 
   /** Tells the workers whose view changed whether others now hold `topic`. */
   private interestChanged(topic: string, worker: number, added: boolean, others: number[]): void {
-    const message: PrimaryMessage = { type: 'interest', topics: [topic], remote: added };
-    if (others.length === 1) this.send(others[0]!, message);
-    else if (others.length === 0) {
-      for (const id of this.workers.keys()) if (id !== worker) this.send(id, message);
+    // A worker not greeted yet learns every topic at its greeting.
+    const candidates = others.length === 1 ? others : others.length === 0 ? [...this.workers.keys()].filter((id) => id !== worker) : [];
+    const told = candidates.filter((id) => this.workers.get(id)?.greeted);
+    if (told.length === 0) return;
+    if (!added) {
+      // A worker told late that no one else holds a topic only sends one publication too many.
+      for (const id of told) this.send(id, { type: 'interest', topics: [topic], remote: false });
+      return;
     }
+    // A new holder: the request that made it is answered only once every worker told has
+    // acknowledged, so a publication made anywhere after the answer finds its way across.
+    const seq = this.nextInterest++;
+    this.unacknowledged.set(seq, new Set(told));
+    this.awaitedByRequest?.push(seq);
+    for (const id of told) this.send(id, { type: 'interest', topics: [topic], remote: true, seq });
+  }
+
+  /** A worker took in a change of interest: answers held for it may go now. */
+  private interestAcknowledged(workerId: number, seq: number): void {
+    const waiting = this.unacknowledged.get(seq);
+    waiting?.delete(workerId);
+    if (waiting?.size === 0) this.unacknowledged.delete(seq);
+    this.releaseHeld();
+  }
+
+  private releaseHeld(): void {
+    this.held = this.held.filter((held) => {
+      if (held.seqs.some((seq) => this.unacknowledged.has(seq)) && Date.now() < held.deadline) return true;
+      this.send(held.workerId, held.response);
+      return false;
+    });
   }
 
   /**
@@ -246,12 +292,25 @@ export class Router {
   }
 
   private respond(workerId: number, id: number, compute: () => unknown): void {
+    this.awaitedByRequest = [];
+    let response: PrimaryMessage;
     try {
-      this.send(workerId, { type: 'response', id, ok: true, result: compute() });
+      response = { type: 'response', id, ok: true, result: compute() };
     } catch (error) {
       this.log.error({ err: error }, 'registry request failed');
-      this.send(workerId, { type: 'response', id, ok: false, error: String(error) });
+      response = { type: 'response', id, ok: false, error: String(error) };
     }
+    const seqs = this.awaitedByRequest;
+    this.awaitedByRequest = undefined;
+    if (seqs.length === 0) return this.send(workerId, response);
+    this.held.push({ workerId, response, seqs, deadline: Date.now() + INTEREST_ACK_WAIT_MS });
+    this.heldTimer ??= setInterval(() => {
+      this.releaseHeld();
+      if (this.held.length === 0) {
+        clearInterval(this.heldTimer);
+        this.heldTimer = undefined;
+      }
+    }, INTEREST_ACK_WAIT_MS).unref();
   }
 
   private registryRequest(workerId: number, request: RegistryRequest): RegistryResults[keyof RegistryResults] {
