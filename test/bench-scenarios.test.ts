@@ -22,28 +22,33 @@ function assertAccounted(result: BenchResult): void {
   assert.equal(result.foreign, 0);
 }
 
+/** Open loop: 30 subscribers in 3 channels, 4 publishers (channel 0 has publishers 0 and 3): sent × 10 expected, all delivered. */
+async function openLoopFanout(url: string, extra: Partial<BenchOptions> = {}): Promise<void> {
+  const result = await runBench(options(url, { ...extra, connections: 30, channels: 3, publishers: 4, rate: 400, batch: 2 }));
+  assert.equal(result.connections.open, 34);
+  assert.ok(result.sent >= 300, `sent ${result.sent}`);
+  assert.equal(result.expected, result.sent * 10);
+  assertAccounted(result);
+  assert.equal(result.delivered, result.expected, 'a healthy local server delivers everything');
+  assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  assert.ok(result.latency && result.latency.count === result.delivered);
+}
+
+/** Closed loop at the maximum rate: every message accounted for, none timed out. */
+async function closedLoopFanout(url: string, extra: Partial<BenchOptions> = {}): Promise<void> {
+  const result = await runBench(options(url, { ...extra, connections: 20, rate: 0, window: 8, batch: 4 }));
+  assert.ok(result.sent > 0);
+  assert.equal(result.expected, result.sent * 20);
+  assertAccounted(result);
+  assert.equal(result.timeouts, 0);
+}
+
 test('each scenario runs against a real server and its counts add up', async (t) => {
   const server = await startServer(['--workers', '2'], t);
 
-  await t.test('fanout, open loop: sent × subscribers of each channel = delivered + losses', async () => {
-    const result = await runBench(options(server.url, { connections: 30, channels: 3, publishers: 4, rate: 400, batch: 2 }));
-    assert.equal(result.connections.open, 34);
-    assert.ok(result.sent >= 300, `sent ${result.sent}`);
-    // Publishers p go to channel p % 3: channel 0 has publishers 0 and 3, the others one each.
-    assert.equal(result.expected, result.sent * 10);
-    assertAccounted(result);
-    assert.equal(result.delivered, result.expected, 'a healthy local server delivers everything');
-    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
-    assert.ok(result.latency && result.latency.count === result.delivered);
-  });
+  await t.test('fanout, open loop: sent × subscribers of each channel = delivered + losses', () => openLoopFanout(server.url));
 
-  await t.test('fanout, closed loop at the maximum rate stays within its window', async () => {
-    const result = await runBench(options(server.url, { connections: 20, rate: 0, window: 8, batch: 4 }));
-    assert.ok(result.sent > 0);
-    assert.equal(result.expected, result.sent * 20);
-    assertAccounted(result);
-    assert.equal(result.timeouts, 0);
-  });
+  await t.test('fanout, closed loop at the maximum rate stays within its window', () => closedLoopFanout(server.url));
 
   await t.test('echo: every request answered once', async () => {
     const result = await runBench(options(server.url, { scenario: 'echo', connections: 10, rate: 300 }));
@@ -81,26 +86,10 @@ test('--protocol pusher drives the Pusher mode as pusher-js would, and its count
   const server = await startServer(['--config', config, '--workers', '2', '--idle-timeout', '8'], t);
   const pusher = { protocol: 'pusher', pusherApp: `${app.id}:${app.key}:${app.secret}` } as const;
 
-  await t.test('fanout, open loop: client events on private channels reach every other subscriber once', async () => {
-    const result = await runBench(options(server.url, { ...pusher, connections: 30, channels: 3, publishers: 4, rate: 400, batch: 2 }));
-    assert.equal(result.connections.open, 34);
-    assert.ok(result.sent >= 300, `sent ${result.sent}`);
-    // Publishers are subscribed too, but are not receivers: a client event is never echoed, and they count nothing they hear.
-    assert.equal(result.expected, result.sent * 10);
-    assertAccounted(result);
-    assert.equal(result.delivered, result.expected, 'a healthy local server delivers everything');
-    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
-    assert.ok(result.latency && result.latency.count === result.delivered);
-  });
+  // Publishers are subscribed too, but are not receivers: a client event is never echoed, and they count nothing they hear.
+  await t.test('fanout, open loop: client events on private channels reach every other subscriber once', () => openLoopFanout(server.url, pusher));
 
-  await t.test('fanout, closed loop at the maximum rate stays within its window', async () => {
-    const result = await runBench(options(server.url, { ...pusher, connections: 20, rate: 0, window: 8, batch: 4 }));
-    assert.ok(result.sent > 0);
-    assert.equal(result.expected, result.sent * 20);
-    assertAccounted(result);
-    assert.equal(result.timeouts, 0);
-    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
-  });
+  await t.test('fanout, closed loop at the maximum rate stays within its window', () => closedLoopFanout(server.url, pusher));
 
   await t.test('connect: a storm of Pusher handshakes, each one open or failed', async () => {
     const result = await runBench(options(server.url, { ...pusher, scenario: 'connect', connections: 200, concurrency: 50 }));
