@@ -3,10 +3,10 @@ import { FrameErrors, HttpErrors } from '../errors.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
-import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
+import { MAX_PENDING_FANOUTS, type Hub, type ProtocolOptions, type Session } from '../protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
 import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
-import type { FanoutInput, FanoutOutput } from '../tasks/types.js';
+import type { FanoutItem } from '../tasks/types.js';
 import { secretsEqual } from '../tokens.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
@@ -20,7 +20,20 @@ interface NativeSocket {
   connection: Connection;
   /** Set once the socket left too much unacknowledged: it is told once and closed. */
   ackOverflowed: boolean;
+  /**
+   * Fanouts of this socket still being planned, their bytes, and the chain that keeps every
+   * output of the socket in the order of its frames while any is: the frames behind a
+   * fanout run at once, their answers and publications wait for it.
+   */
+  fanouts: number;
+  fanoutBytes: number;
+  outputs: Promise<void>;
+  /** Outputs in the chain not yet run, fanouts included: while any is, new ones join the chain. */
+  chained: number;
 }
+
+/** Bytes of fanout frames one socket may have being planned at once. */
+const MAX_PENDING_FANOUT_BYTES = 4 * 1024 * 1024;
 
 /**
  * The native Socket Conveyor protocol as the worker mounts it: implements the protocol's
@@ -37,6 +50,7 @@ export class NativeMount implements Mount, Hub {
   private readonly topicMembers = new Map<string, Set<number>>();
   private readonly ackPrefix = `${cluster.worker?.id ?? 0}-`;
   private nextAck = 0;
+  private fanoutBatch: { item: FanoutItem; resolve: (frame: string) => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
     private readonly services: WorkerServices,
@@ -77,7 +91,7 @@ export class NativeMount implements Mount, Hub {
 
   open(connection: Connection): void {
     const session = this.protocol.createSession(connection.fd);
-    const socket: NativeSocket = { session, connection, ackOverflowed: false };
+    const socket: NativeSocket = { session, connection, ackOverflowed: false, fanouts: 0, fanoutBytes: 0, outputs: Promise.resolve(), chained: 0 };
     this.sockets.set(connection.fd, socket);
     // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
     this.subscribe(socket, ALL_TOPIC);
@@ -129,11 +143,23 @@ export class NativeMount implements Mount, Hub {
 
   send(session: Session, frame: string, ackId?: string): void {
     const socket = this.sockets.get(session.fd);
-    if (!socket || !socket.connection.send(frame)) return;
-    if (ackId) this.acks.track(ackId, frame, [session.fd]);
+    if (!socket) return;
+    this.inOrder(socket, () => {
+      if (socket.connection.send(frame) && ackId) this.acks.track(ackId, frame, [session.fd]);
+    });
   }
 
   publish(topic: string, frame: string, options: { except?: Session; from?: Session; ackId?: string } = {}): boolean {
+    const sender = this.sockets.get((options.from ?? options.except)?.fd ?? -1);
+    if (!sender || sender.chained === 0) return this.publishNow(topic, frame, options);
+    // Behind a fanout of the same socket: it goes out after it, and a refusal is told then.
+    this.inOrder(sender, () => {
+      if (!this.publishNow(topic, frame, options)) this.send(sender.session, envelope('error', FrameErrors.busy, sender.session.fd, this.newAckId()));
+    });
+    return true;
+  }
+
+  private publishNow(topic: string, frame: string, options: { except?: Session; from?: Session; ackId?: string }): boolean {
     const except = options.except?.fd;
     const from = (options.from ?? options.except)?.fd;
     const sent = this.services.publish(topic, frame, {
@@ -143,6 +169,21 @@ export class NativeMount implements Mount, Hub {
     });
     if (sent && options.ackId) this.trackTopic(options.ackId, topic, frame, except);
     return sent;
+  }
+
+  /** Runs an output of `socket` now, or after its fanouts still being planned and the outputs waiting behind them. */
+  private inOrder(socket: NativeSocket, output: () => void): void {
+    if (socket.chained === 0) return output();
+    socket.chained++;
+    // An output that throws must not stop the ones behind it.
+    const guarded = (): void => {
+      try {
+        output();
+      } catch (error) {
+        this.services.log.error({ err: error, fd: socket.session.fd }, 'queued output failed');
+      }
+    };
+    socket.outputs = socket.outputs.then(guarded).finally(() => socket.chained--);
   }
 
   async join(session: Session, channel: string): Promise<void> {
@@ -177,8 +218,51 @@ export class NativeMount implements Mount, Hub {
     return this.services.registry.consumeToken(token, channel);
   }
 
-  fanout(input: FanoutInput): Promise<FanoutOutput> {
-    return this.services.tasks.run({ name: 'fanout', input });
+  fanout(session: Session, data: unknown, dataBytes: number): boolean {
+    const socket = this.sockets.get(session.fd);
+    if (!socket) return true;
+    if (socket.fanouts >= MAX_PENDING_FANOUTS || socket.fanoutBytes + dataBytes > Math.max(MAX_PENDING_FANOUT_BYTES, this.services.config.maxPayload)) return false;
+    const ackId = this.newAckId();
+    socket.fanouts++;
+    socket.chained++;
+    socket.fanoutBytes += dataBytes;
+    const planned = this.plan({ fd: session.fd, data, ...(ackId ? { ackId } : {}) });
+    socket.outputs = socket.outputs
+      .then(() => planned)
+      .then(
+        (frame) => {
+          if (!this.publishNow(ALL_TOPIC, frame, { from: session, ...(ackId ? { ackId } : {}) })) socket.connection.send(envelope('error', FrameErrors.busy, session.fd, this.newAckId()));
+        },
+        (error: unknown) => {
+          this.services.log.error({ err: error, fd: session.fd }, 'fanout planning failed');
+          socket.connection.send(envelope('error', FrameErrors.internal, session.fd, this.newAckId()));
+        },
+      )
+      .finally(() => {
+        socket.fanouts--;
+        socket.chained--;
+        socket.fanoutBytes -= dataBytes;
+      });
+    return true;
+  }
+
+  /**
+   * Plans fanouts in the task pool in batches: every fanout asked for in one event-loop
+   * turn, of every socket of this worker, goes in one task.
+   */
+  private plan(item: FanoutItem): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.fanoutBatch.push({ item, resolve, reject });
+      if (this.fanoutBatch.length > 1) return;
+      setImmediate(() => {
+        const batch = this.fanoutBatch;
+        this.fanoutBatch = [];
+        this.services.tasks.run({ name: 'fanout', input: { items: batch.map((b) => b.item) } }).then(
+          ({ frames }) => batch.forEach((b, i) => b.resolve(frames[i]!)),
+          (error: unknown) => batch.forEach((b) => b.reject(error)),
+        );
+      });
+    });
   }
 
   acknowledge(session: Session, id: string): void {

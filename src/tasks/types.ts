@@ -1,14 +1,20 @@
 /** Task inputs and outputs: plain data, so they cross thread and process boundaries as is. */
 
-export interface FanoutInput {
+/** One socket's fanout: the client's `data`, already checked to be present. */
+export interface FanoutItem {
   fd: number;
-  /** The client's `data`, already checked to be present. */
   data: unknown;
   ackId?: string;
 }
 
+/** Fanouts asked for in one event-loop turn of a worker, planned together. */
+export interface FanoutInput {
+  items: FanoutItem[];
+}
+
 export interface FanoutOutput {
-  frame: string;
+  /** One frame per item, in their order. */
+  frames: string[];
 }
 
 export interface AckTimerInput {

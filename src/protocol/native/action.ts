@@ -10,6 +10,8 @@ export class ActionContext {
   constructor(
     readonly session: Session,
     readonly hub: Hub,
+    /** Characters of the client frame being handled (0 when there is none). */
+    readonly frameSize = 0,
   ) {}
 
   /** Answers the sender: `{"action","data","fd":self}` (+ `id` when acks are on). */

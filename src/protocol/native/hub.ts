@@ -1,4 +1,6 @@
-import type { FanoutInput, FanoutOutput } from '../../tasks/types.js';
+
+/** Fanouts one socket may have being planned at once: a burst up to this is served in full. */
+export const MAX_PENDING_FANOUTS = 4096;
 
 /** One socket's protocol state. */
 export interface Session {
@@ -33,6 +35,11 @@ export interface Hub {
   leave(session: Session): Promise<void>;
   assoc(session: Session, userId: string | number): Promise<void>;
   consumeToken(token: string, channel: string): Promise<boolean>;
-  fanout(input: FanoutInput): Promise<FanoutOutput>;
+  /**
+   * Sends `data` as a fanout frame of `session` to every open socket, after every output the
+   * session made before and before every one it makes after. False when the session has too
+   * many fanouts being planned (the frame is refused).
+   */
+  fanout(session: Session, data: unknown, dataBytes: number): boolean;
   acknowledge(session: Session, id: string): void;
 }

@@ -106,7 +106,7 @@ export class NativeProtocol {
   }
 
   private run(session: NativeSession, text: string): void | Promise<void> {
-    const context = new ActionContext(session, this.hub);
+    const context = new ActionContext(session, this.hub, text.length);
     const { maxJsonDepth } = this.limits;
     if (nestsDeeperThan(text, maxJsonDepth)) return context.reply('error', FrameErrors.tooDeep(maxJsonDepth));
     let parsed: unknown;
