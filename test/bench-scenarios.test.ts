@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_OPTIONS, type BenchOptions } from '../src/bench/bench-options.js';
 import { runBench, type BenchResult } from '../src/bench/run-bench.js';
 import { startServerProcess } from '../src/bench/server-process.js';
+import { awaitFrame } from './helpers/conformance.js';
+import { FrameClient } from './helpers/frame-client.js';
 import { CLI, startServer } from './helpers/server.js';
 
 /** Small, short runs: these tests check the accounting, never a speed. */
@@ -49,6 +51,22 @@ test('each scenario runs against a real server and its counts add up', async (t)
   await t.test('fanout, open loop: sent × subscribers of each channel = delivered + losses', () => openLoopFanout(server.url));
 
   await t.test('fanout, closed loop at the maximum rate stays within its window', () => closedLoopFanout(server.url));
+
+  await t.test('fanout with --action fanout: fanout-action reaches every subscriber once, the publishers hearing themselves not counted', async () => {
+    // A socket outside the bench's channel hears the publishes only if they really are fanout-actions.
+    const bystander = await FrameClient.connect(server.url);
+    const result = await runBench(options(server.url, { action: 'fanout', connections: 20, publishers: 2, rate: 300, batch: 5 }));
+    const isFanout = (f: string): boolean => f.startsWith('{"action":"fanout-action"');
+    // It may sit on the other worker, a little behind the subscribers: wait for the last one.
+    await awaitFrame(bystander, isFanout, 0, result.sent - 1);
+    bystander.close();
+    assert.equal(bystander.frames.filter(isFanout).length, result.sent);
+    assert.ok(result.sent >= 250, `sent ${result.sent}`);
+    assert.equal(result.expected, result.sent * 20);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected);
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  });
 
   await t.test('echo: every request answered once', async () => {
     const result = await runBench(options(server.url, { scenario: 'echo', connections: 10, rate: 300 }));
@@ -158,4 +176,7 @@ test('conveyor bench says what to do when the server is not there or an option i
   const noApp = await run(['--protocol', 'pusher']);
   assert.equal(noApp.code, 2);
   assert.match(noApp.stderr, /--protocol pusher needs --pusher-app ID:KEY:SECRET/);
+  const fanoutChannels = await run(['--action', 'fanout', '--channels', '2']);
+  assert.equal(fanoutChannels.code, 2);
+  assert.match(fanoutChannels.stderr, /--action fanout reaches every socket, not a channel: use --channels 1 \(got 2\)/);
 });

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MAX_SENDERS, MIN_PAYLOAD } from './stamp.js';
-import { parsePusherApp, PROTOCOL_NAMES, type ProtocolName } from './wire-protocols.js';
+import { CONVEYOR_ACTIONS, parsePusherApp, PROTOCOL_NAMES, type ConveyorAction, type ProtocolName } from './wire-protocols.js';
 
 export const SCENARIOS = ['fanout', 'echo', 'connect', 'idle'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -12,6 +12,8 @@ export interface BenchOptions {
   protocol: ProtocolName;
   /** With --protocol pusher: the app to connect to, as `ID:KEY:SECRET` (its key opens /app/KEY, its secret signs subscriptions). */
   pusherApp: string | undefined;
+  /** With --protocol conveyor: how publishers publish, `broadcast-action` to their channel or `fanout-action` to every socket. */
+  action: ConveyorAction;
   /** Subscribers (fanout), echo clients (echo) or connections to open (connect, idle). */
   connections: number;
   channels: number;
@@ -51,6 +53,7 @@ export interface BenchOptions {
 export const DEFAULT_OPTIONS: Omit<BenchOptions, 'scenario' | 'url'> = {
   protocol: 'conveyor',
   pusherApp: undefined,
+  action: 'broadcast',
   connections: 100,
   channels: 1,
   publishers: 1,
@@ -97,6 +100,7 @@ export function validateOptions(options: BenchOptions): BenchOptions {
     !(options.timeout >= 0) ? `--timeout must be 0 or more seconds, got ${options.timeout}` : undefined,
     !(options.handshakeTimeout > 0) ? `--handshake-timeout must be more than 0 seconds, got ${options.handshakeTimeout}` : undefined,
     pusherAppProblem(options),
+    actionProblem(options),
     options.scenario === 'echo' && options.protocol === 'pusher'
       ? `the echo scenario needs a server that answers base-action: use --protocol conveyor (Pusher never echoes a client event to its sender)`
       : options.scenario === 'echo' && options.protocol !== 'conveyor'
@@ -106,6 +110,15 @@ export function validateOptions(options: BenchOptions): BenchOptions {
   ].filter((p): p is string => p !== undefined);
   if (problems.length > 0) throw new BenchOptionError(problems.join('\n'));
   return options;
+}
+
+function actionProblem(options: BenchOptions): string | undefined {
+  if (!CONVEYOR_ACTIONS.includes(options.action)) return `--action must be one of ${CONVEYOR_ACTIONS.join(', ')}, got "${options.action}"`;
+  if (options.action === 'broadcast') return undefined;
+  if (options.protocol !== 'conveyor' || options.scenario !== 'fanout') return `--action fanout is for the fanout scenario with --protocol conveyor (the protocol is ${options.protocol}, the scenario ${options.scenario})`;
+  // fanout-action reaches every socket, so only with one channel are the subscribers exactly its receivers.
+  if (options.channels !== 1) return `--action fanout reaches every socket, not a channel: use --channels 1 (got ${options.channels})`;
+  return undefined;
 }
 
 function pusherAppProblem(options: BenchOptions): string | undefined {

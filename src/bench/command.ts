@@ -3,7 +3,7 @@ import { ExitCodes } from '../errors.js';
 import { BenchOptionError, DEFAULT_OPTIONS, SCENARIOS, type BenchOptions, type Scenario } from './bench-options.js';
 import { formatProgress, formatReport } from './report-table.js';
 import { BenchRunError, runBench } from './run-bench.js';
-import { PROTOCOL_NAMES, type ProtocolName } from './wire-protocols.js';
+import { CONVEYOR_ACTIONS, PROTOCOL_NAMES, type ConveyorAction, type ProtocolName } from './wire-protocols.js';
 
 const d = DEFAULT_OPTIONS;
 
@@ -24,6 +24,11 @@ function benchOptions(cli: Argv): Argv {
       'pusher-app': {
         describe: 'With --protocol pusher: the app as ID:KEY:SECRET, served by the server with client events on and a client event rate above the publish rate; connections open /app/KEY and sign their subscriptions with SECRET',
         type: 'string',
+      },
+      action: {
+        describe: 'With --protocol conveyor and the fanout scenario: publishers send broadcast-action (to their channel) or fanout-action (to every socket; needs --channels 1)',
+        choices: CONVEYOR_ACTIONS,
+        default: d.action,
       },
       connections: { describe: 'Subscribers (fanout), clients (echo) or connections to open (connect, idle)', type: 'number', default: d.connections },
       channels: { describe: 'Channels the subscribers and publishers spread over (fanout)', type: 'number', default: d.channels },
@@ -51,6 +56,7 @@ function toOptions(argv: Record<string, unknown>): BenchOptions {
     url: argv['url'] as string,
     protocol: argv['protocol'] as ProtocolName,
     pusherApp: argv['pusher-app'] as string | undefined,
+    action: argv['action'] as ConveyorAction,
     connections: argv['connections'] as number,
     channels: argv['channels'] as number,
     publishers: argv['publishers'] as number,

@@ -17,7 +17,7 @@ import { wireProtocol, type Envelope } from './wire-protocols.js';
 
 const plan = workerData as ThreadPlan;
 const port = parentPort!;
-const protocol = wireProtocol(plan.protocol, plan.path, plan.pusherApp);
+const protocol = wireProtocol(plan.protocol, plan.path, plan.pusherApp, plan.action);
 /** Shared by all sockets of this thread: reads run one at a time. */
 const readBuffer = Buffer.allocUnsafe(256 * 1024);
 const PROGRESS_MS = 250;

@@ -60,7 +60,8 @@ function generatorLine(r: BenchResult): string {
 
 /** The autocannon-style report of one run. */
 export function formatReport(r: BenchResult): string {
-  const out: string[] = [`conveyor bench ${r.scenario} ${r.options.url} (${r.options.protocol})`, describeLoad(r), ''];
+  const what = r.options.action === 'fanout' ? `${r.options.protocol}, fanout-action` : r.options.protocol;
+  const out: string[] = [`conveyor bench ${r.scenario} ${r.options.url} (${what})`, describeLoad(r), ''];
   if (r.scenario === 'fanout' || r.scenario === 'echo') {
     out.push(latencyTable('Latency', r.latency), '');
     const offered = r.offeredPerSecond > 0 ? short(r.offeredPerSecond) : '–';

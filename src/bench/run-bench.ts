@@ -122,6 +122,7 @@ function plans(options: BenchOptions, epoch: number): { plan: ThreadPlan; role: 
     path: `${url.pathname}${url.search}`,
     protocol: options.protocol,
     pusherApp: options.pusherApp === undefined ? undefined : parsePusherApp(options.pusherApp),
+    action: options.action,
     epoch,
     connections: options.connections,
     publishers: options.publishers,

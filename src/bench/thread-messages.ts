@@ -1,5 +1,5 @@
 import type { Scenario } from './bench-options.js';
-import type { ProtocolName, PusherAppCredentials } from './wire-protocols.js';
+import type { ConveyorAction, ProtocolName, PusherAppCredentials } from './wire-protocols.js';
 
 /** What one generator thread does: fixed when it starts, so the thread needs no more setup. */
 export interface ThreadPlan {
@@ -12,6 +12,7 @@ export interface ThreadPlan {
   protocol: ProtocolName;
   /** The app of --protocol pusher, whose secret signs the subscriptions. */
   pusherApp: PusherAppCredentials | undefined;
+  action: ConveyorAction;
   /** Origin of the stamps' clock (monotonic µs), the same in every thread. */
   epoch: number;
   /** Indexes of the connections this thread opens. */

@@ -4,6 +4,10 @@ import { createHmac } from 'node:crypto';
 export const PROTOCOL_NAMES = ['conveyor', 'raw', 'socketio', 'pusher'] as const;
 export type ProtocolName = (typeof PROTOCOL_NAMES)[number];
 
+/** How a Socket Conveyor publisher publishes: to its channel, or to every socket. */
+export const CONVEYOR_ACTIONS = ['broadcast', 'fanout'] as const;
+export type ConveyorAction = (typeof CONVEYOR_ACTIONS)[number];
+
 /** The Pusher app a `--protocol pusher` run connects to and signs its subscriptions for. */
 export interface PusherAppCredentials {
   readonly id: string;
@@ -58,7 +62,7 @@ function withQuery(path: string, params: Record<string, string | undefined>): st
 }
 
 /** The Socket Conveyor protocol (PROTOCOL.md). */
-export function conveyorProtocol(basePath: string): WireProtocol {
+export function conveyorProtocol(basePath: string, action: ConveyorAction = 'broadcast'): WireProtocol {
   // A token in the URL admits the handshake; channel-connect wants it again as `auth`.
   const token = new URLSearchParams(basePath.split('?', 2)[1] ?? '').get('token') ?? undefined;
   const join = (channel: string): string => JSON.stringify({ action: 'channel-connect', channel, ...(token ? { auth: token } : {}) });
@@ -79,7 +83,10 @@ export function conveyorProtocol(basePath: string): WireProtocol {
       return { kind: 'wait' };
     },
     other: (text) => (text.startsWith('{"action":"error"') ? { error: `error frame: ${text.slice(0, 200)}` } : undefined),
-    publish: () => ({ prefix: '{"action":"broadcast-action","data":"', suffix: '"}' }),
+    publish: () =>
+      action === 'fanout'
+        ? { prefix: `{"action":"fanout-action",${token ? `"auth":${JSON.stringify(token)},` : ''}"data":"`, suffix: '"}' }
+        : { prefix: '{"action":"broadcast-action","data":"', suffix: '"}' },
     echo: { prefix: '{"action":"base-action","data":"', suffix: '"}' },
   };
 }
@@ -222,11 +229,11 @@ export function pusherProtocol(app: PusherAppCredentials): WireProtocol {
   };
 }
 
-/** The protocol of a run; `pusherApp` is needed by (and only by) `pusher`. */
-export function wireProtocol(name: ProtocolName, basePath: string, pusherApp?: PusherAppCredentials): WireProtocol {
+/** The protocol of a run; `pusherApp` is needed by (and only by) `pusher`, `action` is read by `conveyor` only. */
+export function wireProtocol(name: ProtocolName, basePath: string, pusherApp?: PusherAppCredentials, action: ConveyorAction = 'broadcast'): WireProtocol {
   switch (name) {
     case 'conveyor':
-      return conveyorProtocol(basePath);
+      return conveyorProtocol(basePath, action);
     case 'raw':
       return rawProtocol(basePath);
     case 'socketio':
