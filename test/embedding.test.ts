@@ -112,7 +112,16 @@ test('the hooks example: a handshake without a session cookie is refused with 40
       await new Promise((resolve) => ws.once('close', resolve));
     },
   );
-  for (const ws of members) ws.send(JSON.stringify({ action: 'channel-connect', channel: 'hooked' }));
+  // A socket's frames are handled in order, so the echo after its join says the join took
+  // effect: closing before both have would vacate and occupy the channel twice.
+  await Promise.all(
+    members.map(async (ws) => {
+      const echoed = new Promise<void>((resolve) => ws.on('message', (m) => String(m).includes('joined-hooked') && resolve()));
+      ws.send(JSON.stringify({ action: 'channel-connect', channel: 'hooked' }));
+      ws.send(JSON.stringify({ action: 'base-action', data: 'joined-hooked' }));
+      await echoed;
+    }),
+  );
   await server.waitForLog((l) => l['msg'] === 'channel occupied' && l['channel'] === 'hooked');
   for (const ws of members) ws.close();
   await server.waitForLog((l) => l['msg'] === 'channel vacated' && l['channel'] === 'hooked');
