@@ -238,6 +238,8 @@ export class NativeMount implements Mount, Hub {
           socket.connection.send(envelope('error', FrameErrors.internal, session.fd, this.newAckId()));
         },
       )
+      // A rejected link would skip every output chained behind it.
+      .catch((error: unknown) => this.services.log.error({ err: error, fd: session.fd }, 'fanout output failed'))
       .finally(() => {
         socket.fanouts--;
         socket.chained--;
