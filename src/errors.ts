@@ -28,7 +28,8 @@ export const FrameErrors = {
   busy: 'The server is relaying too much from this socket to its other workers just now; this frame was not delivered to anyone. Slow down and send it again.',
   backlogFull: (frames: number, bytes: number): string =>
     `Too many frames in flight (over ${frames} frames or ${bytes} bytes waiting); wait for answers before sending more. This frame was not applied.`,
-  fanoutBacklogFull: (max: number): string => `Too many fanouts being planned (over ${max}); this one was not sent. Wait for earlier ones to arrive before sending more.`,
+  fanoutBacklogFull: (frames: number, bytes: number): string =>
+    `Too many fanouts being planned (over ${frames} fanouts or ${bytes} bytes); this one was not sent. Wait for earlier ones to arrive before sending more.`,
   userIdTooLong: (max: number): string => `Field "userId" must be at most ${max} bytes.`,
   ackOverflow: (count: number, bytes: number): string =>
     `Too many unacknowledged messages (over ${count}, or ${bytes} bytes): answer acknowledge-action for each id you receive. Closing with 1008.`,

@@ -3,7 +3,7 @@ import { FrameErrors, HttpErrors } from '../errors.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
-import { MAX_PENDING_FANOUTS, type Hub, type ProtocolOptions, type Session } from '../protocol/native/hub.js';
+import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
 import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
 import type { FanoutItem } from '../tasks/types.js';
@@ -32,7 +32,8 @@ interface NativeSocket {
   chained: number;
 }
 
-/** Bytes of fanout frames one socket may have being planned at once. */
+/** Fanouts one socket may have being planned at once, and their bytes: a burst up to these is served in full. */
+const MAX_PENDING_FANOUTS = 4096;
 const MAX_PENDING_FANOUT_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -144,9 +145,20 @@ export class NativeMount implements Mount, Hub {
   send(session: Session, frame: string, ackId?: string): void {
     const socket = this.sockets.get(session.fd);
     if (!socket) return;
-    this.inOrder(socket, () => {
-      if (socket.connection.send(frame) && ackId) this.acks.track(ackId, frame, [session.fd]);
-    });
+    this.inOrder(socket, () => this.sendNow(socket, frame, ackId));
+  }
+
+  private sendNow(socket: NativeSocket, frame: string, ackId: string | undefined): void {
+    if (socket.connection.send(frame) && ackId) this.acks.track(ackId, frame, [socket.session.fd]);
+  }
+
+  /**
+   * An error frame sent from inside the socket's chain of outputs: at once, so that it keeps
+   * its place, and tracked for acknowledgment like every other answer.
+   */
+  private errorNow(socket: NativeSocket, text: string): void {
+    const ackId = this.newAckId();
+    this.sendNow(socket, envelope('error', text, socket.session.fd, ackId), ackId);
   }
 
   publish(topic: string, frame: string, options: { except?: Session; from?: Session; ackId?: string } = {}): boolean {
@@ -154,7 +166,7 @@ export class NativeMount implements Mount, Hub {
     if (!sender || sender.chained === 0) return this.publishNow(topic, frame, options);
     // Behind a fanout of the same socket: it goes out after it, and a refusal is told then.
     this.inOrder(sender, () => {
-      if (!this.publishNow(topic, frame, options)) this.send(sender.session, envelope('error', FrameErrors.busy, sender.session.fd, this.newAckId()));
+      if (!this.publishNow(topic, frame, options)) this.errorNow(sender, FrameErrors.busy);
     });
     return true;
   }
@@ -218,10 +230,11 @@ export class NativeMount implements Mount, Hub {
     return this.services.registry.consumeToken(token, channel);
   }
 
-  fanout(session: Session, data: unknown, dataBytes: number): boolean {
+  fanout(session: Session, data: unknown, dataBytes: number): string | undefined {
     const socket = this.sockets.get(session.fd);
-    if (!socket) return true;
-    if (socket.fanouts >= MAX_PENDING_FANOUTS || socket.fanoutBytes + dataBytes > Math.max(MAX_PENDING_FANOUT_BYTES, this.services.config.maxPayload)) return false;
+    if (!socket) return undefined;
+    const maxBytes = Math.max(MAX_PENDING_FANOUT_BYTES, this.services.config.maxPayload);
+    if (socket.fanouts >= MAX_PENDING_FANOUTS || socket.fanoutBytes + dataBytes > maxBytes) return FrameErrors.fanoutBacklogFull(MAX_PENDING_FANOUTS, maxBytes);
     const ackId = this.newAckId();
     socket.fanouts++;
     socket.chained++;
@@ -231,11 +244,11 @@ export class NativeMount implements Mount, Hub {
       .then(() => planned)
       .then(
         (frame) => {
-          if (!this.publishNow(ALL_TOPIC, frame, { from: session, ...(ackId ? { ackId } : {}) })) socket.connection.send(envelope('error', FrameErrors.busy, session.fd, this.newAckId()));
+          if (!this.publishNow(ALL_TOPIC, frame, { from: session, ...(ackId ? { ackId } : {}) })) this.errorNow(socket, FrameErrors.busy);
         },
         (error: unknown) => {
           this.services.log.error({ err: error, fd: session.fd }, 'fanout planning failed');
-          socket.connection.send(envelope('error', FrameErrors.internal, session.fd, this.newAckId()));
+          this.errorNow(socket, FrameErrors.internal);
         },
       )
       // A rejected link would skip every output chained behind it.
@@ -245,7 +258,7 @@ export class NativeMount implements Mount, Hub {
         socket.chained--;
         socket.fanoutBytes -= dataBytes;
       });
-    return true;
+    return undefined;
   }
 
   /**

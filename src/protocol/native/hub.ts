@@ -1,7 +1,3 @@
-
-/** Fanouts one socket may have being planned at once: a burst up to this is served in full. */
-export const MAX_PENDING_FANOUTS = 4096;
-
 /** One socket's protocol state. */
 export interface Session {
   readonly fd: number;
@@ -37,9 +33,9 @@ export interface Hub {
   consumeToken(token: string, channel: string): Promise<boolean>;
   /**
    * Sends `data` as a fanout frame of `session` to every open socket, after every output the
-   * session made before and before every one it makes after. False when the session has too
-   * many fanouts being planned (the frame is refused).
+   * session made before and before every one it makes after. When the session has too many
+   * fanouts being planned, the frame is refused: the answer is then the reason, for the client.
    */
-  fanout(session: Session, data: unknown, dataBytes: number): boolean;
+  fanout(session: Session, data: unknown, dataBytes: number): string | undefined;
   acknowledge(session: Session, id: string): void;
 }

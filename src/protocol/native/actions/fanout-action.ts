@@ -1,5 +1,4 @@
-import { FrameErrors, ProtocolErrors } from '../../../errors.js';
-import { MAX_PENDING_FANOUTS } from '../hub.js';
+import { ProtocolErrors } from '../../../errors.js';
 import { secretsEqual } from '../../../tokens.js';
 import { isSet, type ActionDefinition } from '../action.js';
 
@@ -18,8 +17,7 @@ export const fanoutAction: ActionDefinition = {
       if (!isSet(auth)) return context.reply('fanout-action', ProtocolErrors.fanoutAuthMissing);
       if (typeof auth !== 'string' || !secretsEqual(auth, token)) return context.reply('fanout-action', ProtocolErrors.fanoutAuthFailed);
     }
-    if (!context.hub.fanout(context.session, frame['data'], context.frameSize)) {
-      context.reply('error', FrameErrors.fanoutBacklogFull(MAX_PENDING_FANOUTS));
-    }
+    const refused = context.hub.fanout(context.session, frame['data'], context.frameSize);
+    if (refused !== undefined) context.reply('error', refused);
   },
 };
