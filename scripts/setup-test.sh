@@ -14,13 +14,15 @@ as_root() {
 # openssl makes the TLS tests' certificates, chromium runs
 # the demo page in the browser test, nginx fronts two servers with docs/deploy/nginx.conf
 # (the test runs its own nginx on a free port), and systemd brings systemd-analyze, which
-# checks docs/deploy's unit files. Nothing here starts a service.
+# checks docs/deploy's unit files, and redis-server links several nodes (each test starts its
+# own on a free port, and for the cluster tests three). Nothing here starts a service.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+[ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   # Debian's nginx starts itself on port 80 once installed, and at every boot: a policy-rc.d
   # that answers 101 ("not allowed") keeps it stopped, and it is disabled again after.
@@ -33,9 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null; then
-    as_root systemctl disable -q nginx 2>/dev/null || true
-  fi
+  for service in nginx redis-server; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null; then
+      as_root systemctl disable -q "$service" 2>/dev/null || true
+    fi
+  done
 fi
 
 # Rolling restarts close one SO_REUSEPORT listener while its siblings keep accepting; this

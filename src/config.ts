@@ -80,6 +80,10 @@ export interface ServerConfig {
   pusherClientEvents: boolean;
   /** Every Pusher app, flags and config file together, with its settings resolved. */
   pusherApps: PusherApp[];
+  /** Redis URL (or comma-separated Redis Cluster seed URLs) that joins this node to others. */
+  redis: string | undefined;
+  /** Prefix of every Redis key and channel, so deployments can share a Redis. */
+  redisPrefix: string;
 }
 
 export type SlowConsumerPolicy = 'close' | 'drop';
@@ -148,6 +152,8 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'pusherApp', flag: 'pusher-app', kind: 'list', default: undefined, describe: 'A Pusher app as ID:KEY:SECRET; repeat for several. Serves the Pusher protocol at /app/KEY and its HTTP API at /apps/ID/' },
   { key: 'pusherClientEvents', flag: 'pusher-client-events', kind: 'boolean', default: false, describe: 'Allow client events (client-*) on private and presence channels of the apps given by --pusher-app' },
   { key: 'pusherApps', flag: 'pusher-apps', kind: 'json', default: [], describe: 'Pusher apps with their settings, as a JSON array (in a config file: the array itself); see docs/pusher.md' },
+  { key: 'redis', flag: 'redis', kind: 'string', default: undefined, describe: 'Run as one node of several: redis:// or rediss:// URL (with password), or comma-separated seed URLs of a Redis Cluster. Nodes with the same --redis and --redis-prefix are one server', check: (v) => redisUrlProblem(v) },
+  { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'conveyor', describe: 'Prefix of Conveyor\'s Redis keys and channels, so that several deployments can share one Redis', check: (v) => (/^[A-Za-z0-9_.-]{1,64}$/.test(v) ? undefined : 'must be 1 to 64 letters, digits, dots, dashes or underscores') },
   { key: 'logFile', flag: 'log-file', kind: 'string', default: undefined, describe: 'Write the log lines of the primary and every worker to this file instead of stdout; SIGUSR2 reopens it (for logrotate)' },
   { key: 'logRotateSize', flag: 'log-rotate-size', kind: 'string', default: '', describe: 'With --log-file: start a new numbered file past this size (such as 10m, 500k, 1g; empty = not by size)', check: (v) => (v === '' || /^\d+[kmg]?$/.test(v) ? undefined : 'must be a size such as 10m, 500k or 1g') },
   { key: 'logRotateDaily', flag: 'log-rotate-daily', kind: 'boolean', default: false, describe: 'With --log-file: start a new numbered file every day' },
@@ -254,13 +260,16 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     const value = values[spec.key];
     if (value === undefined) continue;
     const why = (spec.check as ((v: unknown) => string | undefined) | undefined)?.(value);
-    if (why) throw new ConfigError(`option --${spec.flag} ${why}, got ${JSON.stringify(value)}`);
+    // A URL may carry a password: it is not echoed.
+    const shown = spec.key === 'redis' ? '' : `, got ${JSON.stringify(value)}`;
+    if (why) throw new ConfigError(`option --${spec.flag} ${why}${shown}`);
   }
   const config = values as unknown as ServerConfig;
   if (config.token === '') config.token = undefined;
   if (config.tlsPassphrase === '') config.tlsPassphrase = undefined;
   if (config.metricsToken === '') config.metricsToken = undefined;
   if (config.logFile === '') config.logFile = undefined;
+  if (config.redis === '') config.redis = undefined;
   if (config.logFile === undefined && (config.logRotateSize !== '' || config.logRotateDaily)) {
     throw new ConfigError('options --log-rotate-size and --log-rotate-daily rotate --log-file: give --log-file too');
   }
@@ -294,5 +303,41 @@ export function redactConfig(config: ServerConfig): Record<string, unknown> {
     metricsToken: hide(config.metricsToken),
     pusherApp: config.pusherApp?.map((app) => app.replace(/:[^:]*$/, ':[redacted]')),
     pusherApps: config.pusherApps.map((app) => ({ ...app, secret: '[redacted]' })),
+    redis: config.redis === undefined ? undefined : redactRedisUrls(config.redis),
   };
+}
+
+/** The seed URLs of --redis: one for a single Redis, several for a Redis Cluster. */
+export function redisUrls(spec: string): string[] {
+  return spec.split(',').map((url) => url.trim()).filter((url) => url !== '');
+}
+
+function redisUrlProblem(spec: string | undefined): string | undefined {
+  if (spec === undefined || spec === '') return undefined;
+  for (const url of redisUrls(spec)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return `must be a URL such as redis://:password@host:6379 (several, comma-separated, for a Redis Cluster)`;
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return `must use redis:// or rediss://`;
+    if (parsed.hostname === '') return 'must name a host';
+  }
+  return undefined;
+}
+
+/** --redis as it may be logged: passwords replaced. */
+export function redactRedisUrls(spec: string): string {
+  return redisUrls(spec)
+    .map((url) => {
+      try {
+        const parsed = new URL(url);
+        if (parsed.password !== '') parsed.password = 'redacted';
+        return parsed.toString();
+      } catch {
+        return '[invalid]';
+      }
+    })
+    .join(',');
 }

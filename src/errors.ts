@@ -51,6 +51,7 @@ export const HttpErrors = {
   noServerToken: 'Temporary tokens need a server token: start the server with --token to use POST /conveyor/auth.',
   tooManyTokens: (max: number): string => `The server holds its maximum of ${max} live temporary tokens (--temp-token-max); retry after the time in Retry-After.`,
   busy: 'The server is relaying too much between its workers just now; nothing was sent. Retry after the time in Retry-After.',
+  redisDown: 'This node cannot reach Redis, which links it to the other nodes, so it cannot answer for the whole server just now; nothing was done. Retry in a few seconds (it reconnects by itself).',
 } as const;
 
 /** Process exit codes of the CLI. */
@@ -75,5 +76,17 @@ export class ListenError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ListenError';
+  }
+}
+
+/**
+ * What was asked needs the other nodes, and Redis, which links them, is away: answered 503
+ * with this message, never 500.
+ */
+export class ServiceUnavailable extends Error {
+  readonly code = 'ECONVEYOR_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServiceUnavailable';
   }
 }

@@ -14,6 +14,11 @@ export class IpcBus implements Bus {
     private readonly link: PrimaryLink,
     /** Bytes queued towards the primary past which the bus is congested; twice that is full. */
     private readonly queueLimit: number,
+    /**
+     * With several nodes every publication goes to the primary, which publishes it to Redis
+     * once: only Redis knows which other nodes have members, and asking would cost more.
+     */
+    private readonly acrossNodes = false,
   ) {
     link.on('interest', (message) => {
       for (const topic of message.topics) {
@@ -26,7 +31,7 @@ export class IpcBus implements Bus {
   }
 
   crosses(topic: string): boolean {
-    return this.remote.has(topic);
+    return this.acrossNodes || this.remote.has(topic);
   }
 
   pressure(): BusPressure {

@@ -107,6 +107,12 @@ export interface ServerStats {
   /** The task pool: threads, tasks waiting for a thread, tasks done since start. */
   tasks: { threads: number; queued: number; completed: number };
   workers: WorkerStats[];
+  /** With --redis: this node's id, the live nodes (itself included), and the link to Redis. */
+  node?: string;
+  nodes?: number;
+  redis?: 'up' | 'down';
+  /** With --redis: publications across nodes, and the link's failures, since start. */
+  cluster?: { published: number; received: number; failed: number; redisDisconnects: number; redisErrors: number; nodesRemoved: number };
 }
 
 export type Request = { kind: 'registry'; body: RegistryRequest } | { kind: 'task'; body: TaskRequest };
@@ -144,7 +150,8 @@ export type PrimaryMessage =
   | { type: 'hook'; hook: 'channelOccupied' | 'channelVacated'; channel: string; protocol: 'native' | 'pusher'; app?: string }
   | { type: 'hook'; hook: 'groupCreated' | 'groupDestroyed'; topic: string }
   | { type: 'response'; id: number; ok: true; result: unknown }
-  | { type: 'response'; id: number; ok: false; error: string }
+  /** `unavailable`: the request needs Redis, which is away (answered 503). */
+  | { type: 'response'; id: number; ok: false; error: string; unavailable?: true }
   | { type: 'fds'; first: number; count: number }
   | { type: 'drain'; closeCode: number };
 
@@ -156,8 +163,8 @@ export interface DashboardStats extends ServerStats {
   at: number;
 }
 
-/** `starting` until every worker listens, `draining` from SIGTERM on. */
-export type Readiness = 'starting' | 'ready' | 'draining';
+/** `starting` until every worker listens, `draining` from SIGTERM on, `redis-down` while a node cannot reach Redis. */
+export type Readiness = 'starting' | 'ready' | 'draining' | 'redis-down';
 
 /** What travels over the cluster channel: one batch per event-loop turn. */
 export interface Batch<M> {

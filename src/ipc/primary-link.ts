@@ -1,3 +1,4 @@
+import { ServiceUnavailable } from '../errors.js';
 import { BatchQueue, SMALL_MESSAGE_BYTES, isBatch } from './batch-queue.js';
 import type { PrimaryMessage, Request, WorkerMessage } from './messages.js';
 
@@ -58,7 +59,7 @@ export class PrimaryLink {
       if (!waiter) return;
       this.pending.delete(message.id);
       if (message.ok) waiter.resolve(message.result);
-      else waiter.reject(new Error(message.error));
+      else waiter.reject(message.unavailable ? new ServiceUnavailable(message.error) : new Error(message.error));
       return;
     }
     const listener = this.listeners[message.type] as ((m: PrimaryMessage) => void) | undefined;

@@ -13,6 +13,10 @@ import { PusherRegistry, type PusherChange } from '../registry/pusher-registry.j
 import type { TaskPool } from './task-pool.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { GroupRegistry } from '../registry/group-registry.js';
+import { ServiceUnavailable } from '../errors.js';
+import type { ControlMessage } from '../bus/redis-bus.js';
+import type { ClusterNode } from './cluster-node.js';
+import { ClusterSync } from './cluster-sync.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -26,6 +30,9 @@ interface Attached {
 
 /** Longest an answer waits for workers to acknowledge a change of interest (a stuck worker must not stall joins). */
 const INTEREST_ACK_WAIT_MS = 1000;
+
+/** Stands for Redis among the workers that acknowledge a change of interest: the node's subscription to a topic. */
+const REDIS_LINK = -1;
 
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
 export const FD_BLOCK = 1024;
@@ -72,6 +79,9 @@ export class Router {
   private readonly pusher: PusherRegistry;
   private readonly webhooks: WebhookDispatcher;
   private readonly groups: GroupRegistry;
+  private readonly apps: AppDirectory;
+  /** With --redis: this node's part of the whole server's state. */
+  private readonly sync: ClusterSync | undefined;
 
   constructor(
     private readonly config: ServerConfig,
@@ -80,11 +90,54 @@ export class Router {
     private readonly topics: TopicWorkers,
     private readonly pool: TaskPool,
     private readonly log: Logger,
+    private readonly cluster?: ClusterNode,
   ) {
     topics.onChange = (topic, worker, added, others) => this.interestChanged(topic, worker, added, others);
-    this.webhooks = new WebhookDispatcher(new AppDirectory(config.pusherApps), pool, log);
+    this.apps = new AppDirectory(config.pusherApps);
+    this.webhooks = new WebhookDispatcher(this.apps, pool, log);
     this.pusher = new PusherRegistry(topics, (change) => this.pusherChanged(change));
     this.groups = new GroupRegistry(topics, (change) => this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic }));
+    if (cluster) {
+      this.sync = new ClusterSync(cluster, registry, this.pusher, {
+        route: (publication) => this.route(publication, undefined),
+        presence: (action, change) => this.announce(action, change),
+        webhook: (app, event) => this.webhooks.add(app, event),
+        hook: (hook, channel, protocol, app) => {
+          const worker = this.workers.keys().next().value;
+          if (worker !== undefined) this.send(worker, { type: 'hook', hook, channel, protocol, ...(app !== undefined ? { app } : {}) });
+        },
+      }, log);
+      registry.onAddressReleased = (address) => this.sync?.releaseAddress(address);
+    }
+  }
+
+  /** Redis is reachable again: this node's state goes back in, then readiness follows. */
+  async clusterUp(): Promise<void> {
+    await this.sync?.reregister();
+    this.setReadiness(this.readiness);
+  }
+
+  clusterDown(): void {
+    this.setReadiness(this.readiness);
+  }
+
+  /** A publication from another node: this node's workers with subscribers deliver it. */
+  fromNode(publication: Publication): void {
+    this.route(publication, undefined, false);
+  }
+
+  control(message: ControlMessage): void {
+    if (message.op === 'pusher-terminate') for (const id of this.workers.keys()) this.send(id, { type: 'pusher-terminate', app: message.app, userId: message.userId });
+  }
+
+  /** Takes a dead node's sockets out of their channels, with the presence frames and events that follow. */
+  removeNode(node: string): Promise<void> {
+    return this.sync?.removeNode(node) ?? Promise.resolve();
+  }
+
+  /** Resolves once every change this node made is in Redis (before it leaves). */
+  async settled(): Promise<void> {
+    await this.sync?.settled();
   }
 
   attach(worker: Worker): void {
@@ -141,6 +194,7 @@ export class Router {
         return;
       case 'pusher-cache':
         this.pusher.remember(message.app, message.channel, message.frame);
+        this.sync?.remember(message.app, message.channel, message.frame);
         return;
       case 'pusher-client-event':
         this.webhooks.add(message.app, {
@@ -163,8 +217,7 @@ export class Router {
         return;
       }
       case 'need-fds':
-        this.send(workerId, { type: 'fds', first: this.nextFd, count: FD_BLOCK });
-        this.nextFd += FD_BLOCK;
+        this.handOutFds(workerId);
         return;
       case 'interest-ack':
         this.interestAcknowledged(workerId, message.seq);
@@ -195,6 +248,19 @@ export class Router {
     }
   }
 
+  /** fds are unique across workers, and with several nodes across nodes (blocks from Redis). */
+  private handOutFds(workerId: number): void {
+    if (!this.cluster) {
+      this.send(workerId, { type: 'fds', first: this.nextFd, count: FD_BLOCK });
+      this.nextFd += FD_BLOCK;
+      return;
+    }
+    const block = this.cluster.takeFds(FD_BLOCK);
+    if (block) return this.send(workerId, { type: 'fds', ...block });
+    // The reserve is empty and Redis is being asked: try again shortly.
+    setTimeout(() => this.handOutFds(workerId), 200).unref();
+  }
+
   private dashboard(): DashboardStats {
     const pusher = this.pusher.summary(10);
     const largest = [
@@ -204,17 +270,22 @@ export class Router {
     return { ...this.stats(), largestChannels: largest.sort((a, b) => b.members - a.members).slice(0, 10), pusherApps: pusher.apps, at: Date.now() };
   }
 
-  /** Tells every worker whether the server takes new work (GET /ready). */
+  /** Tells every worker whether the server takes new work (GET /ready): not while Redis is away. */
   setReadiness(state: Readiness): void {
     this.readiness = state;
-    for (const id of this.workers.keys()) this.send(id, { type: 'readiness', state });
+    for (const id of this.workers.keys()) this.send(id, { type: 'readiness', state: this.effectiveReadiness() });
   }
 
-  /** Forwards a publication to every other worker with subscribers of its topic. */
-  route(publication: Publication, fromWorker: number | undefined): void {
+  private effectiveReadiness(): Readiness {
+    return this.readiness === 'ready' && this.cluster && !this.cluster.redisUp ? 'redis-down' : this.readiness;
+  }
+
+  /** Forwards a publication to every other worker with subscribers of its topic, and with --redis to the other nodes. */
+  route(publication: Publication, fromWorker: number | undefined, acrossNodes = true): void {
     for (const workerId of this.topics.workersFor(publication.topic)) {
       if (workerId !== fromWorker) this.send(workerId, { type: 'publish', publication });
     }
+    if (acrossNodes) this.cluster?.bus.publish(publication);
   }
 
   stats(): ServerStats {
@@ -225,7 +296,10 @@ export class Router {
       ...usage,
     }));
     const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
-    return { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, tasks: this.pool.stats, workers };
+    const stats: ServerStats = { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, tasks: this.pool.stats, workers };
+    const cluster = this.cluster;
+    if (!cluster) return stats;
+    return { ...stats, node: cluster.id, nodes: cluster.nodes, redis: cluster.redisUp ? 'up' : 'down', cluster: { ...cluster.bus.counters, ...cluster.counters } };
   }
 
   /** A worker's first message: it listens now, so it gets the topics others hold, then what waited. */
@@ -236,13 +310,14 @@ export class Router {
     // The worker holds nothing yet, so every topic held anywhere is held elsewhere.
     attached.queue.push({ type: 'interest', topics: [...this.topics.topics()], remote: true });
     if (this.congested) attached.queue.push({ type: 'flow', congested: true });
-    attached.queue.push({ type: 'readiness', state: this.readiness });
+    attached.queue.push({ type: 'readiness', state: this.effectiveReadiness() });
     for (const message of attached.early) attached.queue.push(message);
     attached.early = [];
   }
 
   /** Tells the workers whose view changed whether others now hold `topic`. */
   private interestChanged(topic: string, worker: number, added: boolean, others: number[]): void {
+    if (this.cluster && others.length === 0) this.nodeInterest(topic, added);
     // A worker not greeted yet learns every topic at its greeting.
     const candidates = others.length === 1 ? others : others.length === 0 ? [...this.workers.keys()].filter((id) => id !== worker) : [];
     const told = candidates.filter((id) => this.workers.get(id)?.greeted);
@@ -258,6 +333,20 @@ export class Router {
     this.unacknowledged.set(seq, new Set(told));
     this.awaitedByRequest?.push(seq);
     for (const id of told) this.send(id, { type: 'interest', topics: [topic], remote: true, seq });
+  }
+
+  /**
+   * This node gained its first member of a topic anywhere, or lost its last: it subscribes to
+   * the topic's Redis channel, and the request that made it is answered once Redis confirmed,
+   * so a publication made on another node after the answer reaches the new member.
+   */
+  private nodeInterest(topic: string, added: boolean): void {
+    const bus = this.cluster!.bus;
+    if (!added) return bus.unsubscribe(topic);
+    const seq = this.nextInterest++;
+    this.unacknowledged.set(seq, new Set([REDIS_LINK]));
+    this.awaitedByRequest?.push(seq);
+    void bus.subscribe(topic).finally(() => this.interestAcknowledged(REDIS_LINK, seq));
   }
 
   /** A worker took in a change of interest: answers held for it may go now. */
@@ -293,16 +382,30 @@ export class Router {
 
   private respond(workerId: number, id: number, compute: () => unknown): void {
     this.awaitedByRequest = [];
-    let response: PrimaryMessage;
-    try {
-      response = { type: 'response', id, ok: true, result: compute() };
-    } catch (error) {
+    const failed = (error: unknown): PrimaryMessage => {
+      if (error instanceof ServiceUnavailable) return { type: 'response', id, ok: false, error: error.message, unavailable: true };
       this.log.error({ err: error }, 'registry request failed');
-      response = { type: 'response', id, ok: false, error: String(error) };
+      return { type: 'response', id, ok: false, error: String(error) };
+    };
+    let response: PrimaryMessage | Promise<PrimaryMessage>;
+    try {
+      const result = compute();
+      // With several nodes some answers come from Redis.
+      response = result instanceof Promise ? result.then((value: unknown): PrimaryMessage => ({ type: 'response', id, ok: true, result: value }), failed) : { type: 'response', id, ok: true, result };
+    } catch (error) {
+      response = failed(error);
     }
     const seqs = this.awaitedByRequest;
     this.awaitedByRequest = undefined;
-    if (seqs.length === 0) return this.send(workerId, response);
+    if (response instanceof Promise) {
+      void response.then((settled) => this.answer(workerId, settled, seqs));
+      return;
+    }
+    this.answer(workerId, response, seqs);
+  }
+
+  private answer(workerId: number, response: PrimaryMessage, seqs: number[]): void {
+    if (!seqs.some((seq) => this.unacknowledged.has(seq))) return this.send(workerId, response);
     this.held.push({ workerId, response, seqs, deadline: Date.now() + INTEREST_ACK_WAIT_MS });
     this.heldTimer ??= setInterval(() => {
       this.releaseHeld();
@@ -313,55 +416,89 @@ export class Router {
     }, INTEREST_ACK_WAIT_MS).unref();
   }
 
-  private registryRequest(workerId: number, request: RegistryRequest): RegistryResults[keyof RegistryResults] {
+  private registryRequest(workerId: number, request: RegistryRequest): RegistryResults[keyof RegistryResults] | Promise<RegistryResults[keyof RegistryResults]> {
+    const sync = this.sync;
     switch (request.op) {
       case 'join': {
         const result = this.registry.join(request.fd, request.channel);
-        if (result?.left) this.left(result.left, workerId);
-        if (result) {
-          this.announce('channel-connect', result.joined);
-          if (result.joined.snapshot.fds.length === 1) this.send(workerId, { type: 'hook', hook: 'channelOccupied', channel: result.joined.channel, protocol: 'native' });
+        if (!result) return null;
+        if (sync) {
+          const userId = this.registry.userIdOf(request.fd);
+          return (async () => {
+            if (result.left) await sync.left(result.left);
+            await sync.joined(result.joined, userId);
+            return null;
+          })();
         }
+        if (result.left) this.left(result.left, workerId);
+        this.announce('channel-connect', result.joined);
+        if (result.joined.snapshot.fds.length === 1) this.send(workerId, { type: 'hook', hook: 'channelOccupied', channel: result.joined.channel, protocol: 'native' });
         return null;
       }
       case 'leave': {
         const change = this.registry.leave(request.fd);
+        if (change && sync) return sync.left(change).then(() => null);
         if (change) this.left(change, workerId);
         return null;
       }
-      case 'assoc':
+      case 'assoc': {
         this.registry.assoc(request.fd, request.userId);
+        const channel = this.registry.channelOf(request.fd);
+        if (sync && channel !== null) sync.assoc(request.fd, channel, request.userId);
         return null;
-      case 'mint-token':
-        return this.registry.mintToken(request.channel, this.config.tempTokenTtl * 1000, this.config.tempTokenMax);
+      }
+      case 'mint-token': {
+        const minted = this.registry.mintToken(request.channel, this.config.tempTokenTtl * 1000, this.config.tempTokenMax);
+        if (!sync || !('token' in minted)) return minted;
+        return sync.putToken(minted.token, request.channel, this.config.tempTokenTtl).then(() => minted);
+      }
       case 'admit-token':
-        return this.registry.admitToken(request.token);
+        return sync ? sync.admitToken(request.token) : this.registry.admitToken(request.token);
       case 'consume-token':
-        return this.registry.consumeToken(request.token, request.channel);
+        return sync ? sync.consumeToken(request.token, request.channel) : this.registry.consumeToken(request.token, request.channel);
       case 'has-members':
-        return this.registry.hasMembers(request.channel);
+        return sync ? sync.hasMembers(request.channel) : this.registry.hasMembers(request.channel);
       case 'admit-address':
-        return this.registry.admitAddress(request.address, request.limit);
+        return sync ? sync.admitAddress(request.address, request.limit) : this.registry.admitAddress(request.address, request.limit);
       case 'stats':
         return this.stats();
-      case 'pusher-open':
-        return this.pusher.open(request.fd, workerId, request.app, request.maxConnections);
-      case 'pusher-join':
-        return this.pusher.join(request.fd, request.channel, request.member, request.maxMembers);
+      case 'pusher-open': {
+        if (!sync || request.maxConnections === 0) return this.pusher.open(request.fd, workerId, request.app, request.maxConnections);
+        // Counted here at once, so that what the socket asks next finds it; the whole server's count decides.
+        this.pusher.open(request.fd, workerId, request.app, 0);
+        return sync.pusherOpen(request.app, request.maxConnections).then((admitted) => {
+          if (!admitted) this.pusher.close(request.fd, true);
+          return admitted;
+        });
+      }
+      case 'pusher-join': {
+        if (!sync) return this.pusher.join(request.fd, request.channel, request.member, request.maxMembers);
+        const { fd, channel, member, maxMembers } = request;
+        const app = this.pusher.appOf(fd);
+        if (app === undefined) return { ok: true };
+        return (async (): Promise<RegistryResults['pusher-join']> => {
+          if (member && (await sync.presenceFull(app, channel, member.id, maxMembers))) return { ok: false, reason: 'full' };
+          const local = this.pusher.join(fd, channel, member, maxMembers);
+          if (!local.ok) return local;
+          const { presence, cached } = local;
+          return { ok: true, ...(await sync.joinExtras(app, channel, { ...(presence ? { presence } : {}), ...(cached !== undefined ? { cached } : {}) })) };
+        })();
+      }
       case 'pusher-leave':
         this.pusher.leave(request.fd, request.channel);
-        return null;
+        return sync ? sync.settled().then(() => null) : null;
       case 'pusher-signin':
         this.pusher.signin(request.fd, request.userId);
         return null;
       case 'pusher-channels':
-        return this.pusher.channels(request.app, request.prefix, request.userCount);
+        return sync ? sync.channels(request.app, request.prefix, request.userCount) : this.pusher.channels(request.app, request.prefix, request.userCount);
       case 'pusher-channel':
-        return this.pusher.channel(request.app, request.channel);
+        return sync ? sync.channel(request.app, request.channel) : this.pusher.channel(request.app, request.channel);
       case 'pusher-users':
-        return this.pusher.userIds(request.app, request.channel);
+        return sync ? sync.users(request.app, request.channel) : this.pusher.userIds(request.app, request.channel);
       case 'pusher-terminate':
         for (const id of this.workers.keys()) this.send(id, { type: 'pusher-terminate', app: request.app, userId: request.userId });
+        this.cluster?.bus.control({ op: 'pusher-terminate', app: request.app, userId: request.userId });
         return null;
       case 'dashboard':
         return this.dashboard();
@@ -376,7 +513,11 @@ export class Router {
 
   /** Member events go to the channel's other subscribers on every worker; the rest to the app's webhooks. */
   private pusherChanged(change: PusherChange): void {
+    if (this.sync) return this.pusherChangedAcrossNodes(this.sync, change);
     switch (change.kind) {
+      case 'count':
+      case 'closed':
+        return;
       case 'webhook':
         this.webhooks.add(change.app, change.event);
         if (change.worker !== undefined && (change.event.name === 'channel_occupied' || change.event.name === 'channel_vacated')) {
@@ -398,8 +539,33 @@ export class Router {
     }
   }
 
+  /**
+   * With several nodes, this node's changes go to Redis, and what they mean for the whole
+   * server (first subscriber anywhere, a user's first connection anywhere) decides the events.
+   */
+  private pusherChangedAcrossNodes(sync: ClusterSync, change: PusherChange): void {
+    switch (change.kind) {
+      case 'count':
+        return sync.pusherCount(change.app, change.channel, change.count, change.worker);
+      case 'member-added':
+        return sync.pusherMember(change.app, change.channel, change.member.id, change.member, change.fd);
+      case 'member-removed':
+        return sync.pusherMember(change.app, change.channel, change.userId, undefined, 0);
+      case 'closed':
+        if ((this.apps.byId(change.app)?.maxConnections ?? 0) > 0) sync.pusherClosed(change.app);
+        return;
+      case 'webhook':
+        // Occupied, vacated, member and cache-miss events come from the whole server's state (ClusterSync).
+        return;
+    }
+  }
+
   /** A socket left a native channel: presence, and the vacated hook when it was the last. */
   private left(change: MembershipChange, workerId: number): void {
+    if (this.sync) {
+      void this.sync.left(change);
+      return;
+    }
     this.announce('channel-disconnect', change);
     if (change.snapshot.fds.length === 0) this.send(workerId, { type: 'hook', hook: 'channelVacated', channel: change.channel, protocol: 'native' });
   }
@@ -407,7 +573,7 @@ export class Router {
   /** Publishes a presence change to the channel's members on every worker. */
   private announce(action: 'channel-connect' | 'channel-disconnect', change: MembershipChange): void {
     if (!this.config.presence || change.snapshot.fds.length === 0) return;
-    const ackId = this.config.ack ? `p-${(this.nextAckId++).toString(36)}` : undefined;
+    const ackId = this.config.ack ? `p-${this.cluster ? `${this.cluster.id}-` : ''}${(this.nextAckId++).toString(36)}` : undefined;
     const limits = { maxMembers: this.config.presenceMaxMembers, maxBytes: this.config.presenceMaxBytes };
     const frame = presenceFrame(action, change.fd, change.channel, change.snapshot, limits, ackId);
     this.route({ topic: channelTopic(change.channel), frame, ...(ackId ? { ackId } : {}) }, undefined);

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { MemoryRegistry } from '../registry/memory-registry.js';
 import { TopicWorkers } from '../registry/topic-workers.js';
 import { Router } from './router.js';
+import { ClusterNode } from './cluster-node.js';
 import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 import { forwardWorkerOutput, workerStdio } from './worker-output.js';
@@ -47,6 +48,8 @@ export class Supervisor {
   private readonly registry = new MemoryRegistry(this.topics);
   private readonly pool: TaskPool;
   private readonly router: Router;
+  /** With --redis: this process as one node of several. */
+  private readonly cluster: ClusterNode | undefined;
   private readonly slots = new Map<number, Slot>();
   private state: State = 'starting';
   private port: number;
@@ -62,7 +65,17 @@ export class Supervisor {
   ) {
     this.port = config.port;
     this.pool = new TaskPool(config.taskWorkers, {});
-    this.router = new Router(config, this.registry, this.topics, this.pool, log);
+    this.cluster =
+      config.redis === undefined
+        ? undefined
+        : new ClusterNode(config.redis, config.redisPrefix, log, {
+            up: () => this.router.clusterUp(),
+            down: () => this.router.clusterDown(),
+            publication: (publication) => this.router.fromNode(publication),
+            control: (message) => this.router.control(message),
+            deadNode: (node) => this.router.removeNode(node),
+          });
+    this.router = new Router(config, this.registry, this.topics, this.pool, log, this.cluster);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
@@ -80,6 +93,8 @@ export class Supervisor {
       throw error;
     }
     // Workers' stderr, and with a log file their stdout, come through the primary (worker-output.ts).
+    // A node needs Redis before it can number its sockets uniquely across nodes.
+    await this.cluster?.start();
     cluster.setupPrimary({ exec: this.options.workerEntry, args: [], stdio: workerStdio(this.options.logSink) });
     this.installSignals();
     const count = effectiveWorkers(this.config);
@@ -97,13 +112,32 @@ export class Supervisor {
     return this.port;
   }
 
+  /**
+   * A node that stops takes its own members out at once (the others need not wait for its
+   * heartbeat to lapse), then closes its Redis connections.
+   */
+  private async leaveCluster(): Promise<void> {
+    const node = this.cluster;
+    if (!node) return;
+    try {
+      await this.router.settled();
+      if (node.redisUp) {
+        await this.router.removeNode(node.id);
+        await node.registry.forget(node.id);
+      }
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, 'could not take this node out of Redis: the others will when its heartbeat lapses');
+    }
+    await node.stop();
+  }
+
   /** Resolves with the exit code once the server has stopped. */
   whenStopped(): Promise<number> {
     return this.exited;
   }
 
   private fork(): Slot {
-    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }) });
+    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }), ...(this.cluster ? { CONVEYOR_NODE_ID: this.cluster.id } : {}) });
     this.router.attach(worker);
     forwardWorkerOutput(worker, this.options.logSink);
     let resolveListening!: (port: number) => void;
@@ -228,6 +262,7 @@ export class Supervisor {
   }
 
   private async finish(): Promise<void> {
+    await this.leaveCluster();
     await this.pool.close().catch(() => {});
     this.log.info({ code: this.exitCode }, 'stopped');
     this.resolveExited(this.exitCode);
@@ -237,6 +272,7 @@ export class Supervisor {
     this.state = 'draining';
     this.exitCode = code;
     for (const slot of this.slots.values()) slot.worker.process.kill('SIGKILL');
+    await this.leaveCluster();
     await this.pool.close().catch(() => {});
     this.resolveExited(code);
   }

@@ -37,6 +37,8 @@ export class MemoryRegistry {
   private readonly workerSockets = new Map<number, number>();
   /** Open sockets plus admitted handshakes, per remote address, when that is limited. */
   private readonly addresses = new Map<string, number>();
+  /** Told when an address count goes down (several nodes count addresses together). */
+  onAddressReleased: ((address: string) => void) | undefined;
 
   constructor(
     /** Native topics are counted here, beside the other protocols' ones. */
@@ -108,6 +110,14 @@ export class MemoryRegistry {
     return { fd, channel, snapshot: this.snapshot(channel) };
   }
 
+  userIdOf(fd: number): string | number | undefined {
+    return this.sockets.get(fd)?.userId;
+  }
+
+  channelOf(fd: number): string | null {
+    return this.sockets.get(fd)?.channel ?? null;
+  }
+
   assoc(fd: number, userId: string | number): void {
     const entry = this.sockets.get(fd);
     if (entry) entry.userId = userId;
@@ -136,7 +146,9 @@ export class MemoryRegistry {
     return true;
   }
 
-  releaseAddress(address: string): void {
+  /** Given back by the socket or handshake that held it; `onReleased` hears it unless `quiet`. */
+  releaseAddress(address: string, quiet = false): void {
+    if (!quiet) this.onAddressReleased?.(address);
     const count = (this.addresses.get(address) ?? 0) - 1;
     if (count > 0) this.addresses.set(address, count);
     else this.addresses.delete(address);
@@ -149,6 +161,15 @@ export class MemoryRegistry {
 
   hasMembers(channel: string): boolean {
     return this.channels.has(channel);
+  }
+
+  channelNames(): Iterable<string> {
+    return this.channels.keys();
+  }
+
+  /** Open sockets and admitted handshakes per address (while that is limited). */
+  addressCounts(): ReadonlyMap<string, number> {
+    return this.addresses;
   }
 
 

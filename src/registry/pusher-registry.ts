@@ -30,7 +30,17 @@ export type PusherChange =
   /** `worker` is where the socket that caused it lives (none for a cache miss of an HTTP publish). */
   | { kind: 'webhook'; app: string; event: { name: WebhookEvent; channel: string; user_id?: string }; worker?: number }
   | { kind: 'member-added'; app: string; channel: string; fd: number; member: PresenceMember }
-  | { kind: 'member-removed'; app: string; channel: string; userId: string };
+  | { kind: 'member-removed'; app: string; channel: string; userId: string }
+  /** A channel's subscriptions on this node changed (what several nodes add up). */
+  | { kind: 'count'; app: string; channel: string; count: number; worker: number }
+  /** A connection of `app` closed. */
+  | { kind: 'closed'; app: string };
+
+/** What this node holds of one app: connections, and per channel its subscriptions and presence users. */
+export interface PusherNodeState {
+  connections: number;
+  channels: Map<string, { count: number; users: Map<string, unknown> }>;
+}
 
 interface ChannelState {
   fds: Set<number>;
@@ -78,13 +88,18 @@ export class PusherRegistry {
     return true;
   }
 
-  /** A connection closed: it leaves every channel it was in. */
-  close(fd: number): void {
+  appOf(fd: number): string | undefined {
+    return this.sockets.get(fd)?.app;
+  }
+
+  /** A connection closed: it leaves every channel it was in. `quiet`: it was never admitted, say nothing. */
+  close(fd: number, quiet = false): void {
     const socket = this.sockets.get(fd);
     if (!socket) return;
     for (const channel of [...(socket.channels?.keys() ?? [])]) this.leave(fd, channel);
     if (socket.user !== undefined) this.forgetUser(fd, socket);
     this.sockets.delete(fd);
+    if (!quiet) this.onChange({ kind: 'closed', app: socket.app });
     const count = (this.connections.get(socket.app) ?? 1) - 1;
     if (count > 0) this.connections.set(socket.app, count);
     else this.connections.delete(socket.app);
@@ -111,6 +126,7 @@ export class PusherRegistry {
       this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'channel_occupied', channel }, worker: socket.worker });
     }
     state.fds.add(fd);
+    this.onChange({ kind: 'count', app: socket.app, channel, count: state.fds.size, worker: socket.worker });
     (socket.channels ??= new Map()).set(channel, member);
     this.topicWorkers.count(pusherTopic(socket.app, channel), socket.worker, 1);
     if (member) {
@@ -134,6 +150,7 @@ export class PusherRegistry {
     const state = channels?.get(channel);
     if (!channels || !state) return;
     state.fds.delete(fd);
+    this.onChange({ kind: 'count', app: socket.app, channel, count: state.fds.size, worker: socket.worker });
     this.topicWorkers.count(pusherTopic(socket.app, channel), socket.worker, -1);
     if (member) {
       const user = state.users.get(member.id);
@@ -206,6 +223,22 @@ export class PusherRegistry {
     const largest: { app: string; channel: string; members: number }[] = [];
     for (const [app, channels] of this.apps) for (const [channel, members] of topBy(channels, count, (state) => state.fds.size)) largest.push({ app, channel, members });
     return { apps, largest: largest.sort((a, b) => b.members - a.members).slice(0, count) };
+  }
+
+  /** Everything this registry holds, per app (re-registered with Redis when it comes back). */
+  nodeState(): Map<string, PusherNodeState> {
+    const out = new Map<string, PusherNodeState>();
+    for (const [app, connections] of this.connections) out.set(app, { connections, channels: new Map() });
+    for (const [app, channels] of this.apps) {
+      let entry = out.get(app);
+      if (!entry) out.set(app, (entry = { connections: 0, channels: new Map() }));
+      for (const [name, state] of channels) {
+        const users = new Map<string, unknown>();
+        for (const [id, user] of state.users) users.set(id, user.info);
+        entry.channels.set(name, { count: state.fds.size, users });
+      }
+    }
+    return out;
   }
 
   /** Open connections of an app, across the server. */

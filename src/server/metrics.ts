@@ -29,6 +29,20 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
   new Gauge({ name: 'conveyor_rss_bytes', help: 'Resident memory of the primary and every worker', registers: [registry] }).set(stats.rss);
   new Gauge({ name: 'conveyor_workers', help: 'Running event workers', registers: [registry] }).set(stats.workers.length);
   new Gauge({ name: 'conveyor_temporary_tokens', help: 'Live temporary tokens (--temp-token-max bounds them)', registers: [registry] }).set(stats.temporaryTokens);
+  if (stats.cluster) {
+    const cluster = stats.cluster;
+    new Gauge({ name: 'conveyor_redis_up', help: 'Whether this node reaches Redis (--redis): 1 up, 0 down', registers: [registry] }).set(stats.redis === 'up' ? 1 : 0);
+    new Gauge({ name: 'conveyor_nodes', help: 'Live nodes sharing this Redis, this one included', registers: [registry] }).set(stats.nodes ?? 1);
+    const counters: [string, string, number][] = [
+      ['conveyor_node_publications_sent_total', 'Publications this node sent to the other nodes through Redis', cluster.published],
+      ['conveyor_node_publications_received_total', 'Publications this node received from the other nodes', cluster.received],
+      ['conveyor_node_publications_failed_total', 'Publications that could not reach the other nodes because Redis was away', cluster.failed],
+      ['conveyor_redis_disconnects_total', 'Times this node lost its link to Redis', cluster.redisDisconnects],
+      ['conveyor_redis_errors_total', 'Errors of the link to Redis (failed connection attempts included)', cluster.redisErrors],
+      ['conveyor_nodes_removed_total', 'Dead nodes whose sockets this node took out of their channels', cluster.nodesRemoved],
+    ];
+    for (const [name, help, value] of counters) new Counter({ name, help, registers: [registry] }).inc(value);
+  }
   for (const spec of PER_WORKER) {
     const options = { name: spec.name, help: spec.help, labelNames: ['worker'] as const, registers: [registry] };
     const metric = spec.kind === 'gauge' ? new Gauge(options) : new Counter(options);

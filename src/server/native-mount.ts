@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { FrameErrors, HttpErrors } from '../errors.js';
+import { FrameErrors, HttpErrors, ServiceUnavailable } from '../errors.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
@@ -49,7 +49,8 @@ export class NativeMount implements Mount, Hub {
   private readonly sockets = new Map<number, NativeSocket>();
   /** Local subscribers per topic: the recipients an acknowledged publication is tracked for. */
   private readonly topicMembers = new Map<string, Set<number>>();
-  private readonly ackPrefix = `${cluster.worker?.id ?? 0}-`;
+  /** Ack ids are unique per worker, and with several nodes per node too. */
+  private readonly ackPrefix = `${process.env['CONVEYOR_NODE_ID'] ? `${process.env['CONVEYOR_NODE_ID']}.` : ''}${cluster.worker?.id ?? 0}-`;
   private nextAck = 0;
   private fanoutBatch: { item: FanoutItem; resolve: (frame: string) => void; reject: (error: unknown) => void }[] = [];
 
@@ -87,7 +88,14 @@ export class NativeMount implements Mount, Hub {
     if (given === null || given === '') return refusal;
     if (secretsEqual(given, token)) return undefined;
     // Perhaps a temporary token: only the registry knows.
-    return this.services.registry.admitToken(given).then((valid) => (valid ? undefined : refusal));
+    return this.services.registry.admitToken(given).then(
+      (valid) => (valid ? undefined : refusal),
+      (error: unknown) => {
+        // Temporary tokens live in Redis with several nodes: while it is away, 503, not 401.
+        if (error instanceof ServiceUnavailable) return { status: 503, body: JSON.stringify({ error: HttpErrors.redisDown }), kind: 'redis', reason: 'Redis unreachable' };
+        throw error;
+      },
+    );
   }
 
   open(connection: Connection): void {

@@ -17,7 +17,7 @@ export function runEventWorker(config: ServerConfig, embedding: Partial<Embeddin
   const server = new EventServer({
     config,
     link,
-    bus: new IpcBus(link, config.ipcQueueLimit),
+    bus: new IpcBus(link, config.ipcQueueLimit, config.redis !== undefined),
     registry: new IpcRegistry(link),
     tasks: new TaskRunner(link),
     log,

@@ -1,4 +1,4 @@
-import { HttpErrors } from '../errors.js';
+import { HttpErrors, ServiceUnavailable } from '../errors.js';
 import type { AddressResolver } from './client-address.js';
 import type { UWS } from './uws.js';
 
@@ -112,6 +112,7 @@ export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: 
         .then(
           (r) => reply(r),
           (error: unknown) => {
+            if (error instanceof ServiceUnavailable) return reply({ ...jsonReply(503, { error: error.message }), headers: { 'retry-after': '2' } });
             onError(error);
             reply(jsonReply(500, { error: 'Internal server error' }));
           },

@@ -1,0 +1,344 @@
+import type { WebhookPayload } from './webhooks.js';
+import { ServiceUnavailable, HttpErrors } from '../errors.js';
+import type { Publication } from '../ipc/messages.js';
+import type { Logger } from '../log.js';
+import type { PresenceSnapshot } from '../protocol/native/envelope.js';
+import { channelType, pusherTopic } from '../protocol/pusher/channels.js';
+import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
+import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherRegistry } from '../registry/pusher-registry.js';
+import type { NodeParts } from '../registry/redis-registry.js';
+import type { ClusterNode } from './cluster-node.js';
+
+/** What the router does for the cluster: the same as for a change on this node. */
+export interface ClusterOutlet {
+  /** Delivers to this node's workers and publishes to the other nodes. */
+  route(publication: Publication): void;
+  presence(action: 'channel-connect' | 'channel-disconnect', change: MembershipChange): void;
+  webhook(app: string, event: WebhookPayload): void;
+  /** A once-per-server hook, run by a worker of this node. */
+  hook(hook: 'channelOccupied' | 'channelVacated', channel: string, protocol: 'native' | 'pusher', app?: string): void;
+}
+
+/** A native member's part: its user id, or false. */
+type NativePart = string | number | false;
+
+function snapshotOf(all: NodeParts): PresenceSnapshot {
+  const fds: number[] = [];
+  const userIds: Record<string, string | number> = {};
+  for (const [field, parts] of all) {
+    fds.push(Number(field));
+    for (const part of Object.values(parts)) if (part !== false && part !== null) userIds[field] = part as string | number;
+  }
+  return { fds: fds.sort((a, b) => a - b), userIds };
+}
+
+function countOf(parts: Record<string, unknown> | undefined): number {
+  let sum = 0;
+  for (const part of Object.values(parts ?? {})) sum += typeof part === 'number' ? part : 0;
+  return sum;
+}
+
+function rosterOf(all: NodeParts): PresenceRoster {
+  const hash: Record<string, unknown> = {};
+  for (const [id, parts] of all) hash[id] = (Object.values(parts)[0] as { i?: unknown } | undefined)?.i ?? null;
+  return { count: all.size, ids: [...all.keys()], hash };
+}
+
+/**
+ * The router's state as the whole server sees it, when several nodes share a Redis. This
+ * node's registries stay the truth for its own sockets; here their changes become this
+ * node's parts in Redis, and what the parts of every node say together (a channel's
+ * members, a user's first connection anywhere, a channel vacated everywhere) becomes the
+ * frames, webhooks and hooks that follow, once per server. While Redis is away the node
+ * goes on with what it knows and re-registers everything when Redis is back.
+ */
+export class ClusterSync {
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** Keys this node wrote a part to, by what they hold: re-registered (or emptied) when Redis is back. */
+  private readonly nativeChannels = new Set<string>();
+  private readonly pusherApps = new Set<string>();
+  private readonly presenceChannels = new Set<string>();
+  private readonly addresses = new Set<string>();
+
+  constructor(
+    private readonly node: ClusterNode,
+    private readonly local: MemoryRegistry,
+    private readonly pusher: PusherRegistry,
+    private readonly outlet: ClusterOutlet,
+    private readonly log: Logger,
+  ) {}
+
+  private get redis() {
+    return this.node.registry;
+  }
+
+  /** Resolves once every change made so far is in Redis (or failed). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.catch(() => {}).finally(() => this.inflight.delete(work));
+    return work;
+  }
+
+  private requireRedis(): void {
+    if (!this.node.redisUp) throw new ServiceUnavailable(HttpErrors.redisDown);
+  }
+
+  // ---- Native channels ----
+
+  /** A socket of this node joined `change.channel`: the presence frame carries every node's members. */
+  joined(change: MembershipChange, userId: string | number | undefined): Promise<void> {
+    this.nativeChannels.add(change.channel);
+    return this.track(
+      this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), userId ?? false, true).then(
+        ({ transition, size, all }) => {
+          if (transition === 1 && size === 1) this.outlet.hook('channelOccupied', change.channel, 'native');
+          this.outlet.presence('channel-connect', { ...change, snapshot: snapshotOf(all) });
+        },
+        () => this.outlet.presence('channel-connect', change),
+      ),
+    );
+  }
+
+  left(change: MembershipChange): Promise<void> {
+    return this.track(
+      this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), undefined, true).then(
+        ({ transition, size, all }) => {
+          if (transition === -1) this.outlet.presence('channel-disconnect', { ...change, snapshot: snapshotOf(all) });
+          if (transition === -1 && size === 0) this.outlet.hook('channelVacated', change.channel, 'native');
+        },
+        () => this.outlet.presence('channel-disconnect', change),
+      ),
+    );
+  }
+
+  assoc(fd: number, channel: string, userId: string | number): void {
+    void this.track(this.redis.set(this.redis.nativeKey(channel), String(fd), userId)).catch(() => {});
+  }
+
+  async hasMembers(channel: string): Promise<boolean> {
+    this.requireRedis();
+    return this.local.hasMembers(channel) || (await this.redis.size(this.redis.nativeKey(channel))) > 0;
+  }
+
+  // ---- Temporary tokens ----
+
+  async putToken(token: string, channel: string | null, ttlSeconds: number): Promise<void> {
+    this.requireRedis();
+    await this.redis.putToken(token, channel, ttlSeconds);
+  }
+
+  async admitToken(token: string): Promise<boolean> {
+    this.requireRedis();
+    return this.redis.admitToken(token);
+  }
+
+  async consumeToken(token: string, channel: string): Promise<boolean> {
+    this.requireRedis();
+    return this.redis.consumeToken(token, channel);
+  }
+
+  // ---- Connections per address ----
+
+  /** Counted across nodes while Redis is there, on this node alone while it is away. */
+  async admitAddress(address: string, limit: number): Promise<boolean> {
+    if (!this.local.admitAddress(address, limit)) return false;
+    if (!this.node.redisUp) return true;
+    this.addresses.add(address);
+    const admitted = await this.redis.admit(this.redis.addressKey(address), limit).catch(() => true);
+    if (!admitted) this.local.releaseAddress(address, true);
+    return admitted;
+  }
+
+  releaseAddress(address: string): void {
+    void this.track(this.redis.release(this.redis.addressKey(address))).catch(() => {});
+  }
+
+  // ---- Pusher ----
+
+  async pusherOpen(app: string, max: number): Promise<boolean> {
+    this.pusherApps.add(app);
+    if (!this.node.redisUp) return true;
+    return this.redis.admit(this.redis.pusherConnectionsKey(app), max).catch(() => true);
+  }
+
+  pusherClosed(app: string): void {
+    void this.track(this.redis.release(this.redis.pusherConnectionsKey(app))).catch(() => {});
+  }
+
+  /** This node's subscription count of a channel changed: occupied and vacated are the whole server's. */
+  pusherCount(app: string, channel: string, count: number, worker: number | undefined): void {
+    this.pusherApps.add(app);
+    void this.track(this.redis.set(this.redis.pusherChannelsKey(app), channel, count > 0 ? count : undefined))
+      .then(({ transition }) => {
+        if (transition === 0) return;
+        const name = transition === 1 ? 'channel_occupied' : 'channel_vacated';
+        this.outlet.webhook(app, { name, channel });
+        if (worker !== undefined) this.outlet.hook(transition === 1 ? 'channelOccupied' : 'channelVacated', channel, 'pusher', app);
+      })
+      .catch(() => {});
+  }
+
+  /** A user's first (member given) or last connection on this node in a presence channel. */
+  pusherMember(app: string, channel: string, userId: string, member: PresenceMember | undefined, fd: number): void {
+    this.presenceChannels.add(`${app}\n${channel}`);
+    void this.track(this.redis.set(this.redis.pusherUsersKey(app, channel), userId, member ? { i: member.info ?? null } : undefined))
+      .then(({ transition }) => {
+        if (transition === 1 && member) this.memberAdded(app, channel, fd, member);
+        if (transition === -1) this.memberRemoved(app, channel, userId);
+      })
+      .catch(() => {});
+  }
+
+  private memberAdded(app: string, channel: string, fd: number, member: PresenceMember): void {
+    const data = JSON.stringify({ user_id: member.id, user_info: member.info });
+    this.outlet.route({ topic: pusherTopic(app, channel), frame: JSON.stringify({ event: 'pusher_internal:member_added', channel, data }), except: fd });
+    this.outlet.webhook(app, { name: 'member_added', channel, user_id: member.id });
+  }
+
+  private memberRemoved(app: string, channel: string, userId: string): void {
+    const frame = JSON.stringify({ event: 'pusher_internal:member_removed', channel, data: JSON.stringify({ user_id: userId }) });
+    this.outlet.route({ topic: pusherTopic(app, channel), frame });
+    this.outlet.webhook(app, { name: 'member_removed', channel, user_id: userId });
+  }
+
+  /** True when a presence channel holds `max` users of the whole server and `userId` is not one of them. */
+  async presenceFull(app: string, channel: string, userId: string, max: number): Promise<boolean> {
+    if (!this.node.redisUp) return false;
+    const key = this.redis.pusherUsersKey(app, channel);
+    const [size, part] = await Promise.all([this.redis.size(key), this.redis.part(key, userId)]).catch(() => [0, undefined] as const);
+    return part === undefined && size >= max;
+  }
+
+  /** The roster and cached event a new subscriber gets, once this node's changes are in Redis. */
+  async joinExtras(app: string, channel: string, fallback: { presence?: PresenceRoster; cached?: string | null }): Promise<{ presence?: PresenceRoster; cached?: string | null }> {
+    await this.settled();
+    if (!this.node.redisUp) return fallback;
+    const type = channelType(channel);
+    try {
+      const out: { presence?: PresenceRoster; cached?: string | null } = {};
+      if (type.kind === 'presence') out.presence = rosterOf(await this.redis.all(this.redis.pusherUsersKey(app, channel)));
+      if (type.cache) {
+        out.cached = await this.redis.cached(app, channel);
+        if (out.cached === null) this.outlet.webhook(app, { name: 'cache_miss', channel });
+      }
+      return out;
+    } catch {
+      return fallback;
+    }
+  }
+
+  remember(app: string, channel: string, frame: string): void {
+    void this.track(this.redis.remember(app, channel, frame, CACHE_TTL_MS)).catch(() => {});
+  }
+
+  async channels(app: string, prefix: string, userCount: boolean): Promise<Record<string, { user_count?: number }>> {
+    this.requireRedis();
+    const names = (await this.redis.fields(this.redis.pusherChannelsKey(app))).filter((name) => name.startsWith(prefix));
+    const out: Record<string, { user_count?: number }> = {};
+    await Promise.all(
+      names.map(async (name) => {
+        out[name] = userCount && channelType(name).kind === 'presence' ? { user_count: await this.redis.size(this.redis.pusherUsersKey(app, name)) } : {};
+      }),
+    );
+    return out;
+  }
+
+  async channel(app: string, channel: string): Promise<ChannelStats> {
+    this.requireRedis();
+    const count = countOf(await this.redis.part(this.redis.pusherChannelsKey(app), channel));
+    const presence = channelType(channel).kind === 'presence';
+    return {
+      occupied: count > 0,
+      subscription_count: count,
+      ...(presence ? { user_count: await this.redis.size(this.redis.pusherUsersKey(app, channel)) } : {}),
+    };
+  }
+
+  async users(app: string, channel: string): Promise<string[]> {
+    this.requireRedis();
+    return this.redis.fields(this.redis.pusherUsersKey(app, channel));
+  }
+
+  // ---- Nodes ----
+
+  /** Redis is back, perhaps empty: this node's parts are written again, exactly as it holds them now. */
+  async reregister(): Promise<void> {
+    const redis = this.redis;
+    const work: Promise<unknown>[] = [];
+    for (const channel of new Set([...this.nativeChannels, ...this.local.channelNames()])) {
+      const want: Record<string, NativePart> = {};
+      const snapshot = this.local.snapshot(channel);
+      for (const fd of snapshot.fds) want[fd] = snapshot.userIds[fd] ?? false;
+      if (snapshot.fds.length === 0) this.nativeChannels.delete(channel);
+      work.push(redis.replace(redis.nativeKey(channel), want));
+    }
+    const state = this.pusher.nodeState();
+    for (const app of new Set([...this.pusherApps, ...state.keys()])) {
+      const held = state.get(app);
+      const counts: Record<string, number> = {};
+      for (const [channel, entry] of held?.channels ?? []) counts[channel] = entry.count;
+      work.push(redis.replace(redis.pusherChannelsKey(app), counts));
+      work.push(redis.setCount(redis.pusherConnectionsKey(app), held?.connections ?? 0));
+    }
+    for (const key of this.presenceChannels) {
+      const [app, channel] = key.split('\n') as [string, string];
+      const users: Record<string, { i: unknown }> = {};
+      for (const [id, info] of state.get(app)?.channels.get(channel)?.users ?? []) users[id] = { i: info ?? null };
+      if (Object.keys(users).length === 0) this.presenceChannels.delete(key);
+      work.push(redis.replace(redis.pusherUsersKey(app, channel), users));
+    }
+    for (const [app, held] of state) {
+      for (const [channel, entry] of held.channels) {
+        if (entry.users.size === 0 || this.presenceChannels.has(`${app}\n${channel}`)) continue;
+        const users: Record<string, { i: unknown }> = {};
+        for (const [id, info] of entry.users) users[id] = { i: info ?? null };
+        this.presenceChannels.add(`${app}\n${channel}`);
+        work.push(redis.replace(redis.pusherUsersKey(app, channel), users));
+      }
+    }
+    const counts = this.local.addressCounts();
+    for (const address of new Set([...this.addresses, ...counts.keys()])) {
+      const count = counts.get(address) ?? 0;
+      if (count === 0) this.addresses.delete(address);
+      work.push(redis.setCount(redis.addressKey(address), count));
+    }
+    const results = await Promise.allSettled(work);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) throw new Error(`${failed} of ${results.length} keys could not be written`);
+    this.log.info({ keys: results.length }, 're-registered this node\'s sockets, channels and members with Redis');
+  }
+
+  /** Takes a dead node's parts out of every key it had one in, with the frames and webhooks that follow. */
+  async removeNode(node: string): Promise<void> {
+    const redis = this.redis;
+    for (const key of await redis.keysOf(node)) {
+      const kind = redis.kindOf(key);
+      if (kind.kind === 'counts') {
+        await redis.setCount(key, 0, node);
+        continue;
+      }
+      const { removed, all } = await redis.replace(key, {}, node);
+      switch (kind.kind) {
+        case 'native': {
+          const snapshot = snapshotOf(all);
+          for (const field of removed) this.outlet.presence('channel-disconnect', { fd: Number(field), channel: kind.channel, snapshot });
+          if (removed.length > 0 && all.size === 0) this.outlet.hook('channelVacated', kind.channel, 'native');
+          break;
+        }
+        case 'pusher-channels':
+          for (const channel of removed) {
+            this.outlet.webhook(kind.app, { name: 'channel_vacated', channel });
+            this.outlet.hook('channelVacated', channel, 'pusher', kind.app);
+          }
+          break;
+        case 'pusher-users':
+          for (const userId of removed) this.memberRemoved(kind.app, kind.channel, userId);
+          break;
+      }
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The Lua scripts behind the Redis registry. Each touches one key, so that it runs on one
+ * shard of a Redis Cluster. Shared state is kept as hashes whose fields hold, as JSON, each
+ * node's part ({"<node>": value}): a node writes only its own part, so re-registering after
+ * Redis lost its data is idempotent, and the survivors of a dead node can take out exactly
+ * what it held.
+ */
+
+/**
+ * Sets (or, with an empty value, removes) one node's part of a field. Returns the field's
+ * transition (1 appeared, -1 vanished, 0 neither), the fields left, and with ARGV[4] = '1'
+ * the whole hash after.
+ */
+export const NODE_SET = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local map = cur and cjson.decode(cur) or {}
+local before = next(map) ~= nil
+if ARGV[3] == '' then map[ARGV[2]] = nil else map[ARGV[2]] = cjson.decode(ARGV[3]) end
+local after = next(map) ~= nil
+if after then redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(map)) elseif before then redis.call('HDEL', KEYS[1], ARGV[1]) end
+local t = 0
+if after and not before then t = 1 elseif before and not after then t = -1 end
+local all = {}
+if ARGV[4] == '1' then all = redis.call('HGETALL', KEYS[1]) end
+return {t, redis.call('HLEN', KEYS[1]), all}
+`;
+
+/**
+ * Makes a node's part of a hash exactly ARGV[2] (a JSON object field → value): fields it no
+ * longer holds lose its part. Returns the fields that appeared, those that vanished, and the
+ * whole hash after.
+ */
+export const NODE_REPLACE = `
+local want = cjson.decode(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local added, removed, seen = {}, {}, {}
+for i = 1, #all, 2 do
+  local f = all[i]
+  local map = cjson.decode(all[i + 1])
+  seen[f] = true
+  local had = map[ARGV[1]] ~= nil
+  local v = want[f]
+  if v ~= nil then map[ARGV[1]] = v else map[ARGV[1]] = nil end
+  if next(map) == nil then
+    redis.call('HDEL', KEYS[1], f)
+    table.insert(removed, f)
+  elseif v ~= nil or had then
+    redis.call('HSET', KEYS[1], f, cjson.encode(map))
+  end
+end
+for f, v in pairs(want) do
+  if not seen[f] then
+    local m = {}
+    m[ARGV[1]] = v
+    redis.call('HSET', KEYS[1], f, cjson.encode(m))
+    table.insert(added, f)
+  end
+end
+return {added, removed, redis.call('HGETALL', KEYS[1])}
+`;
+
+/** Adds one to a node's count unless the counts of every node together reach ARGV[2] (0 = no limit). */
+export const COUNT_ADMIT = `
+local sum = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do sum = sum + tonumber(v) end
+local limit = tonumber(ARGV[2])
+if limit > 0 and sum >= limit then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 1
+`;
+
+/** Takes one from a node's count, dropping the field at zero. */
+export const COUNT_RELEASE = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
+`;
+
+/** Stamps a node's heartbeat with Redis's clock; returns the nodes seen within ARGV[2] ms and those not. */
+export const HEARTBEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
+local edge = now - tonumber(ARGV[2])
+return {redis.call('ZRANGEBYSCORE', KEYS[1], edge, '+inf'), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. edge)}
+`;
+
+/** Raises a counter to at least ARGV[1] (fds after Redis lost its data). */
+export const AT_LEAST = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+`;
+
+/** Admits a handshake with a temporary token: a channel-less one ('') is spent by it. Returns the channel or nil. */
+export const TOKEN_ADMIT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+if v == '' then redis.call('DEL', KEYS[1]) end
+return v
+`;
