@@ -1,4 +1,5 @@
 import type { AppDirectory, PusherApp } from '../../apps/apps.js';
+import { ServiceUnavailable } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../registry/registry.js';
 import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../../transport/http.js';
@@ -194,6 +195,7 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
         return answer(200, {});
       }
     } catch (error) {
+      if (error instanceof ServiceUnavailable) return fail(503, error.message);
       log.error({ err: error, app: app.id, path: request.path.slice(0, 200) }, 'pusher API request failed');
       return fail(500, 'The server could not answer; retry');
     }

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { APP_FLAG, connected, pusherClient, sdkFor, subscribed } from './helpers/pusher.js';
+import { awaitFrame, envelope } from './helpers/conformance.js';
+import { FrameClient } from './helpers/frame-client.js';
+import { startRedis } from './helpers/redis.js';
+import { startServer, type RunningServer } from './helpers/server.js';
+
+interface NodeHealth {
+  node: string;
+  nodes: number;
+  redis: 'up' | 'down';
+  workers: { id: number; pid: number }[];
+  cluster: { failed: number };
+}
+
+async function healthOf(server: RunningServer): Promise<NodeHealth> {
+  const response = await fetch(`${server.httpUrl}${server.healthPath}`);
+  assert.equal(response.status, 200, 'a node answers /health (liveness) whatever Redis does');
+  return (await response.json()) as NodeHealth;
+}
+
+/** Polls until `check` holds, or fails after `ms`: for states that no client event announces. */
+async function until<T>(what: string, ms: number, probe: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (check(value)) return value;
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms; last: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function presenceOf(frame: string): { fd: number; fds: number[] } {
+  return JSON.parse((JSON.parse(frame) as { data: string }).data) as { fd: number; fds: number[] };
+}
+
+/** Joins `client` to `room` and resolves with its own presence frame. */
+async function join(client: FrameClient, room: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const mark = client.frames.length;
+  client.send({ action: 'channel-connect', channel: room, ...extra });
+  return awaitFrame(client, (f) => f.includes('channel-presence') && presenceOf(f).fd === client.fd, mark);
+}
+
+/** A sender broadcasting numbered frames every few ms, until stopped; returns how many it sent. */
+function traffic(sender: FrameClient): { stop(): number } {
+  let sent = 0;
+  const timer = setInterval(() => sender.send({ action: 'broadcast-action', data: `n${++sent}` }), 5);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return sent;
+    },
+  };
+}
+
+/** The numbered frames of `sender` a client received, in the order it received them. */
+function numbered(client: FrameClient, sender: FrameClient): number[] {
+  const out: number[] = [];
+  for (const frame of client.frames) {
+    const match = /^\{"action":"broadcast-action","data":"n(\d+)","fd":(\d+)\}$/.exec(frame);
+    if (match && Number(match[2]) === sender.fd) out.push(Number(match[1]));
+  }
+  return out;
+}
+
+async function killNode(server: RunningServer): Promise<void> {
+  const { workers } = await healthOf(server);
+  // Power loss: the primary and every worker at once, nothing said to anyone.
+  server.process.kill('SIGKILL');
+  for (const worker of workers) {
+    try {
+      process.kill(worker.pid, 'SIGKILL');
+    } catch {
+      // Already gone with its primary.
+    }
+  }
+  await server.stop();
+}
+
+async function nodes(t: TestContext, flags: string[]): Promise<{ a: RunningServer; b: RunningServer; redis: Awaited<ReturnType<typeof startRedis>> }> {
+  const redis = await startRedis(t);
+  const all = [...flags, '--redis', redis.url];
+  const [a, b] = await Promise.all([startServer(all, t), startServer(all, t)]);
+  await until('both nodes see each other', 5000, () => healthOf(a), (h) => h.nodes === 2);
+  return { a, b, redis };
+}
+
+test('a node killed with SIGKILL under traffic: the survivors take its members out within 15 s, without a restart and without losing their own traffic', async (t) => {
+  const { a, b } = await nodes(t, ['--workers', '2', '--presence']);
+  const sender = await FrameClient.connect(a.url);
+  const local = await FrameClient.connect(a.url);
+  const doomed = [await FrameClient.connect(b.url), await FrameClient.connect(b.url)];
+  t.after(() => [sender, local, ...doomed].forEach((c) => c.close()));
+  for (const client of [sender, local, ...doomed]) await join(client, 'kill-room');
+  const before = await healthOf(a);
+  const flow = traffic(sender);
+  t.after(() => flow.stop());
+  await awaitFrame(local, (f) => f.includes('"n20"'));
+  const mark = local.frames.length;
+  await killNode(b);
+  // Each of the dead node's sockets leaves the channel: the survivors hear it within 15 s.
+  for (const gone of doomed) {
+    const frame = await awaitFrame(local, (f) => f.includes('channel-disconnect') && presenceOf(f).fd === gone.fd, mark, 0, 15_000);
+    assert.ok(!presenceOf(frame).fds.includes(gone.fd));
+  }
+  const last = await awaitFrame(local, (f) => f.includes('channel-disconnect') && presenceOf(f).fds.length === 2, mark, 0, 15_000);
+  assert.deepEqual(presenceOf(last).fds.sort((x, y) => x - y), [sender.fd, local.fd].sort((x, y) => x - y));
+  const sent = flow.stop();
+  await awaitFrame(local, (f) => f.includes(`"n${sent}"`));
+  assert.deepEqual(numbered(local, sender), Array.from({ length: sent }, (_, i) => i + 1), 'every frame of the surviving node, once, in order');
+  const after = await until('the survivor counts itself alone', 5000, () => healthOf(a), (h) => h.nodes === 1);
+  assert.deepEqual(after.workers.map((w) => w.pid), before.workers.map((w) => w.pid), 'no worker of the survivor restarted');
+});
+
+test('a node stopped with SIGTERM takes its members out at once, not after its heartbeat lapses', async (t) => {
+  const { a, b } = await nodes(t, ['--presence']);
+  const stays = await FrameClient.connect(a.url);
+  const leaves = await FrameClient.connect(b.url);
+  t.after(() => [stays, leaves].forEach((c) => c.close()));
+  await join(stays, 'term-room');
+  await join(leaves, 'term-room');
+  const mark = stays.frames.length;
+  await b.stop('SIGTERM');
+  // Well inside the 10 s a silent node is given: the node said it was going.
+  const frame = await awaitFrame(stays, (f) => f.includes('channel-disconnect'), mark, 0, 5000);
+  assert.deepEqual(presenceOf(frame), { fd: leaves.fd, event: 'channel-presence', channel: 'term-room', fds: [stays.fd], userIds: {} });
+});
+
+test('Redis killed and restarted empty under traffic: every node keeps serving its own sockets, refuses what needs the others with 503, and converges within 10 s', async (t) => {
+  const token = 'srv-token-redis-down-4e1';
+  const { a, b, redis } = await nodes(t, ['--workers', '2', '--presence', '--token', token, '--pusher-app', APP_FLAG]);
+  const q = `/?token=${token}`;
+  const sender = await FrameClient.connect(a.url + q);
+  const local = await FrameClient.connect(a.url + q);
+  const remote = await FrameClient.connect(b.url + q);
+  t.after(() => [sender, local, remote].forEach((c) => c.close()));
+  for (const client of [sender, local, remote]) {
+    client.send({ action: 'channel-connect', channel: 'outage', auth: token });
+    await client.barrier();
+  }
+  const ann = pusherClient(a, { user: { id: 'ann' } });
+  const bob = pusherClient(b, { user: { id: 'bob' } });
+  t.after(() => [ann, bob].forEach((c) => c.disconnect()));
+  await Promise.all([connected(ann), connected(bob)]);
+  await subscribed(ann, 'presence-outage');
+  await subscribed(bob, 'presence-outage');
+  const nodesBefore = await Promise.all([healthOf(a), healthOf(b)]);
+
+  const flow = traffic(sender);
+  t.after(() => flow.stop());
+  await awaitFrame(remote, (f) => f.includes('"n10"'));
+  await redis.kill();
+  await until('node A notices Redis is away', 10_000, () => healthOf(a), (h) => h.redis === 'down');
+  await until('node B notices Redis is away', 10_000, () => healthOf(b), (h) => h.redis === 'down');
+  assert.equal((await fetch(`${a.httpUrl}/ready`)).status, 503);
+  const message = await fetch(`${a.httpUrl}/conveyor/message?token=${token}`, { method: 'POST', body: JSON.stringify({ channel: 'outage', message: 'x' }) });
+  assert.equal(message.status, 503);
+  assert.match(((await message.json()) as { error: string }).error, /Redis/);
+  assert.equal((await fetch(`${b.httpUrl}/conveyor/auth?token=${token}`, { method: 'POST', body: '{}' })).status, 503);
+  await assert.rejects(sdkFor(b).get({ path: '/channels' }), /status code 503/, 'the Pusher HTTP API answers for the whole server, or says it cannot');
+  // Local delivery goes on meanwhile.
+  const during = numbered(local, sender).length;
+  await awaitFrame(local, (f) => f.includes(`"n${during + 20}"`));
+
+  await redis.restart();
+  const restarted = Date.now();
+  // Cross-node delivery resumes, and the rosters are whole again, all within 10 s.
+  const late = await FrameClient.connect(b.url + q).catch(async () => {
+    await until('node B takes handshakes again', 10_000, () => healthOf(b), (h) => h.redis === 'up');
+    return FrameClient.connect(b.url + q);
+  });
+  t.after(() => late.close());
+  await until('both nodes re-registered', 10_000 - (Date.now() - restarted), () => Promise.all([healthOf(a), healthOf(b)]), (h) => h.every((n) => n.redis === 'up' && n.nodes === 2));
+  const own = await join(late, 'outage', { auth: token });
+  assert.deepEqual(presenceOf(own).fds.sort((x, y) => x - y), [sender.fd, local.fd, remote.fd, late.fd].sort((x, y) => x - y), 'the roster holds both nodes\' members again');
+  const users = (await (await sdkFor(a).get({ path: '/channels/presence-outage/users' })).json()) as { users: { id: string }[] };
+  assert.deepEqual(users.users.map((u) => u.id).sort(), ['ann', 'bob']);
+  sender.send({ action: 'broadcast-action', data: 'after the outage' });
+  await awaitFrame(remote, (f) => f === envelope('broadcast-action', 'after the outage', sender.fd));
+  assert.ok(Date.now() - restarted < 10_000, `converged ${Date.now() - restarted} ms after Redis came back`);
+
+  const sent = flow.stop();
+  await awaitFrame(local, (f) => f.includes(`"n${sent}"`));
+  assert.deepEqual(numbered(local, sender), Array.from({ length: sent }, (_, i) => i + 1), 'the node\'s own traffic: every frame, once, in order');
+  const nodesAfter = await Promise.all([healthOf(a), healthOf(b)]);
+  assert.deepEqual(nodesAfter.map((n) => n.workers.map((w) => w.pid)), nodesBefore.map((n) => n.workers.map((w) => w.pid)), 'no process restarted');
+  assert.ok(nodesAfter[0]!.cluster.failed > 0, 'what could not cross is counted');
+});
