@@ -46,6 +46,8 @@ export interface BenchOptions {
   handshakeTimeout: number;
   /** Where the server's RSS is read (GET, JSON with `rss`); undefined = derived from the URL. */
   healthUrl: string | undefined;
+  /** Where publishers connect; default: the first --url. */
+  publisherUrl: string | undefined;
   /** Name prefix of the channels used. */
   channelPrefix: string;
 }
@@ -69,6 +71,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'scenario' | 'url'> = {
   timeout: 5,
   handshakeTimeout: 10,
   healthUrl: undefined,
+  publisherUrl: undefined,
   channelPrefix: 'bench',
 };
 
@@ -84,7 +87,8 @@ export function validateOptions(options: BenchOptions): BenchOptions {
   const problems = [
     SCENARIOS.includes(options.scenario) ? undefined : `unknown scenario "${options.scenario}": choose one of ${SCENARIOS.join(', ')}`,
     PROTOCOL_NAMES.includes(options.protocol) ? undefined : `--protocol must be one of ${PROTOCOL_NAMES.join(', ')}, got "${options.protocol}"`,
-    urlProblem(options.url),
+    ...benchUrls(options.url).map(urlProblem),
+    options.publisherUrl === undefined ? undefined : urlProblem(options.publisherUrl),
     wholeAtLeast('connections', options.connections, 1, 1_000_000),
     wholeAtLeast('channels', options.channels, 1, options.connections),
     wholeAtLeast('publishers', options.publishers, 1, MAX_SENDERS - 1),
@@ -131,6 +135,11 @@ function pusherAppProblem(options: BenchOptions): string | undefined {
     return `--pusher-app must be ID:KEY:SECRET (three non-empty parts), got ${options.pusherApp.split(':').length} part(s)`;
   }
   return undefined;
+}
+
+/** --url, split: several (comma-separated) are nodes of one server. */
+export function benchUrls(spec: string): string[] {
+  return spec.split(',').map((url) => url.trim()).filter((url) => url !== '');
 }
 
 function urlProblem(url: string): string | undefined {

@@ -15,7 +15,7 @@ function benchOptions(cli: Argv): Argv {
       default: 'fanout',
     })
     .options({
-      url: { describe: 'Server to load (ws:// only)', type: 'string', default: 'ws://127.0.0.1:8989' },
+      url: { describe: 'Server to load (ws:// only); several, comma-separated, are nodes of one server: subscribers spread over them, publishers use the first', type: 'string', default: 'ws://127.0.0.1:8989' },
       protocol: {
         describe: 'conveyor (Socket Conveyor), raw (the comparison baselines), socketio (Socket.IO 4) or pusher (the server\'s Pusher mode, as pusher-js: private channels, publishes as client events; needs --pusher-app)',
         choices: PROTOCOL_NAMES,
@@ -44,6 +44,7 @@ function benchOptions(cli: Argv): Argv {
       timeout: { describe: 'Seconds to wait for messages still in flight after sending stops; what is missing then counts as timeouts', type: 'number', default: d.timeout },
       'handshake-timeout': { describe: 'Seconds a handshake may take before it counts as failed', type: 'number', default: d.handshakeTimeout },
       'health-url': { describe: 'URL answering JSON with the server RSS in `rss` (idle); default: /health on the --url host', type: 'string' },
+      'publisher-url': { describe: 'Where publishers connect (fanout), such as another node of the same server; default: the first --url', type: 'string' },
       'channel-prefix': { describe: 'Channel names are <prefix>-<n>', type: 'string', default: d.channelPrefix },
       json: { describe: 'Print the result as JSON instead of the table', type: 'boolean', default: false },
       progress: { describe: 'Print a progress line each second on stderr', type: 'boolean', default: true },
@@ -71,6 +72,7 @@ function toOptions(argv: Record<string, unknown>): BenchOptions {
     timeout: argv['timeout'] as number,
     handshakeTimeout: argv['handshake-timeout'] as number,
     healthUrl: argv['health-url'] as string | undefined,
+    publisherUrl: argv['publisher-url'] as string | undefined,
     channelPrefix: argv['channel-prefix'] as string,
   };
 }

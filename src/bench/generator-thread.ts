@@ -134,7 +134,9 @@ function open(client: Client): void {
     message: (_connection, opcode, payload, start, end) => onMessage(client, opcode, payload, start, end),
     closed: (_connection, reason) => onClosed(client, reason),
   };
-  client.connection = new RawConnection(client.id, plan, protocol.path(client.channelName), protocol.subprotocol, readBuffer, events, plan.handshakeTimeoutMs);
+  // With several --url (nodes of one server), subscribers spread over them.
+  const endpoint = client.role === 'publisher' ? plan.publisherEndpoint : plan.endpoints[client.id % plan.endpoints.length]!;
+  client.connection = new RawConnection(client.id, endpoint, protocol.path(client.channelName), protocol.subprotocol, readBuffer, events, plan.handshakeTimeoutMs);
 }
 
 function becomeReady(client: Client): void {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { BenchOptionError, connectionCount, validateOptions, type BenchOptions } from './bench-options.js';
+import { BenchOptionError, benchUrls, connectionCount, validateOptions, type BenchOptions } from './bench-options.js';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 import { defaultHealthUrl, readServerRss } from './server-memory.js';
 import { monotonicMicros } from './stamp.js';
@@ -108,7 +108,11 @@ function share(ids: number[], threads: number): number[][] {
 }
 
 function plans(options: BenchOptions, epoch: number): { plan: ThreadPlan; role: ThreadUsage['role'] }[] {
-  const url = new URL(options.url);
+  const urls = benchUrls(options.url).map((u) => new URL(u));
+  const url = urls[0]!;
+  const endpointOf = (u: URL): { host: string; port: number } => ({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) });
+  const endpoints = urls.map(endpointOf);
+  const publisherEndpoint = options.publisherUrl === undefined ? endpoints[0]! : endpointOf(new URL(options.publisherUrl));
   const ids = Array.from({ length: options.connections }, (_, i) => i);
   const receivers = share(ids, options.threads);
   const withPublishers = options.scenario === 'fanout';
@@ -119,6 +123,8 @@ function plans(options: BenchOptions, epoch: number): { plan: ThreadPlan; role: 
     scenario: options.scenario,
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: Number(url.port || 80),
+    endpoints,
+    publisherEndpoint,
     path: `${url.pathname}${url.search}`,
     protocol: options.protocol,
     pusherApp: options.pusherApp === undefined ? undefined : parsePusherApp(options.pusherApp),
@@ -244,7 +250,7 @@ export async function runBench(input: BenchOptions, hooks: RunHooks = {}): Promi
   const options = validateOptions({ ...input });
   const fileProblem = openFileProblem(connectionCount(options));
   if (fileProblem) throw new BenchOptionError(fileProblem);
-  const healthUrl = options.healthUrl ?? defaultHealthUrl(options.url);
+  const healthUrl = options.healthUrl ?? defaultHealthUrl(benchUrls(options.url)[0]!);
   const epoch = monotonicMicros();
   const handles = plans(options, epoch).map(({ plan, role }) => spawn(plan, role));
   try {

@@ -7,6 +7,10 @@ export interface ThreadPlan {
   scenario: Scenario;
   host: string;
   port: number;
+  /** Every --url's host and port: subscriber i connects to the (i mod n)-th. */
+  endpoints: { host: string; port: number }[];
+  /** Where publishers connect. */
+  publisherEndpoint: { host: string; port: number };
   /** Path and query of the URL. */
   path: string;
   protocol: ProtocolName;
