@@ -6,6 +6,7 @@ import { attemptHandshake } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
 import { fetchHealth, placeOnWorkers, processIds } from './helpers/server-health.js';
 import { startNode, type RunningServer } from './helpers/server.js';
+import { startRedis } from './helpers/redis.js';
 
 const example = (name: string): string => fileURLToPath(new URL(`../docs/examples/${name}.js`, import.meta.url));
 const EMBED_SERVER = fileURLToPath(new URL('./helpers/embed-server.js', import.meta.url));
@@ -163,6 +164,31 @@ test('groups span workers: publish reaches members on both, created and destroye
   const withHeader = await Plain.open(`${server.url}/rooms`, { 'x-client': 'probe-7' });
   t.after(() => withHeader.ws.close());
   assert.match(await withHeader.until((m) => m.startsWith('hello')), / probe-7$/);
+});
+
+test('groups span nodes over Redis: a publish and a route reach the members on the other node; created and destroyed once for the whole server', async (t) => {
+  const redis = await startRedis(t);
+  const [one, two] = await Promise.all([embedServer(t, { redis: redis.url, workers: 1 }), embedServer(t, { redis: redis.url, workers: 1 })]);
+  const a = await Plain.open(`${one.url}/rooms`);
+  const b = await Plain.open(`${two.url}/rooms`);
+  t.after(() => [a, b].forEach((c) => c.ws.close()));
+  for (const client of [a, b]) {
+    await client.until((m) => m.startsWith('hello'));
+    client.ws.send('join lounge');
+    await client.until((m) => m === 'done join lounge');
+  }
+  a.ws.send('publish lounge across nodes');
+  await b.until((m) => m === 'across nodes');
+  const announced = await fetch(`${two.httpUrl}/announce`, { method: 'POST', body: JSON.stringify({ group: 'lounge', text: 'from the route on node two' }) });
+  assert.equal(announced.status, 200);
+  await a.until((m) => m === 'from the route on node two');
+  a.ws.close();
+  b.ws.close();
+  const destroyed = (l: Record<string, unknown>): boolean => l['msg'] === 'group destroyed' && l['group'] === 'lounge';
+  await Promise.race([one.waitForLog(destroyed), two.waitForLog(destroyed)]);
+  const count = (msg: string): number => [one, two].reduce((n, server) => n + server.logs.filter((l) => l['msg'] === msg && l['group'] === 'lounge').length, 0);
+  assert.equal(count('group created'), 1);
+  assert.equal(count('group destroyed'), 1);
 });
 
 test('a throwing hook, app callback or route is logged and never takes the worker down', async (t) => {

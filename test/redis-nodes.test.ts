@@ -6,6 +6,8 @@ import { Fleet, attemptHandshake, awaitFrame, envelope, idOf, uniqueChannel, typ
 import { FrameClient } from './helpers/frame-client.js';
 import { startRedis, type RunningRedis } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
+import { DEFAULT_OPTIONS } from '../src/bench/bench-options.js';
+import { runBench } from '../src/bench/run-bench.js';
 
 const TOKEN = 'srv-token-nodes-3b9e41';
 const TWO_WORKERS: Topology = { label: '2 workers', workers: 2, flags: [] };
@@ -53,7 +55,7 @@ async function fourClients(t: TestContext, a: RunningServer, b: RunningServer, o
 }
 
 describe('two nodes over one Redis, two workers each: the native protocol', () => {
-  const { a, b } = twoNodes(['--workers', '2', '--task-workers', '1', '--presence', '--token', TOKEN]);
+  const { a, b, redis } = twoNodes(['--workers', '2', '--task-workers', '1', '--presence', '--token', TOKEN]);
   const withToken = { query: `token=${TOKEN}` };
 
   test('/health names this node, counts both nodes and says Redis is up; /metrics says the same', async () => {
@@ -125,11 +127,28 @@ describe('two nodes over one Redis, two workers each: the native protocol', () =
     const room = uniqueChannel('http');
     b1.send({ action: 'channel-connect', channel: room, auth: TOKEN });
     await awaitFrame(b1, (f) => f.includes('channel-presence') && f.includes(room));
+    // Only the node with members subscribes to the channel's topic: one subscriber in Redis.
+    assert.deepEqual(redis().cli('pubsub', 'numsub', `conveyor:b:ch:${room}`).trim().split('\n'), [`conveyor:b:ch:${room}`, '1']);
     const sent = await fetch(`${a().httpUrl}/conveyor/message?token=${TOKEN}`, { method: 'POST', body: JSON.stringify({ channel: room, message: 'from node A' }) });
     assert.equal(sent.status, 200);
     await awaitFrame(b1, (f) => f === envelope('broadcast-action', 'from node A'));
     const missing = await fetch(`${a().httpUrl}/conveyor/message?token=${TOKEN}`, { method: 'POST', body: JSON.stringify({ channel: uniqueChannel('nobody'), message: 'x' }) });
     assert.equal(missing.status, 404);
+  });
+});
+
+describe('two nodes over one Redis: conveyor bench across nodes', () => {
+  const { a, b } = twoNodes(['--workers', '2']);
+
+  test('subscribers spread over both --url, or all on one node with the publishers on the other (--publisher-url): every message delivered', async () => {
+    const common = { ...DEFAULT_OPTIONS, scenario: 'fanout' as const, threads: 1, duration: 1, timeout: 5, connections: 20, channels: 2, publishers: 2, rate: 200 };
+    for (const placement of [{ url: `${a().url},${b().url}` }, { url: b().url, publisherUrl: a().url }]) {
+      const result = await runBench({ ...common, ...placement });
+      assert.equal(result.connections.open, 22);
+      assert.ok(result.sent >= 100, `sent ${result.sent}`);
+      assert.equal(result.expected, result.sent * 10);
+      assert.equal(result.delivered, result.expected, JSON.stringify(placement));
+    }
   });
 });
 

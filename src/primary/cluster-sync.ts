@@ -17,6 +17,8 @@ export interface ClusterOutlet {
   webhook(app: string, event: WebhookPayload): void;
   /** A once-per-server hook, run by a worker of this node. */
   hook(hook: 'channelOccupied' | 'channelVacated', channel: string, protocol: 'native' | 'pusher', app?: string): void;
+  /** A WebSocket app's group was created or destroyed on the whole server; run by `worker` when it is alive. */
+  groupHook(hook: 'groupCreated' | 'groupDestroyed', topic: string, worker?: number): void;
 }
 
 /** A native member's part: its user id, or false. */
@@ -59,11 +61,14 @@ export class ClusterSync {
   private readonly pusherApps = new Set<string>();
   private readonly presenceChannels = new Set<string>();
   private readonly addresses = new Set<string>();
+  private readonly groups = new Set<string>();
 
   constructor(
     private readonly node: ClusterNode,
     private readonly local: MemoryRegistry,
     private readonly pusher: PusherRegistry,
+    /** Whether this node holds members of a group now. */
+    private readonly heldGroups: (topic: string) => boolean,
     private readonly outlet: ClusterOutlet,
     private readonly log: Logger,
   ) {}
@@ -122,6 +127,19 @@ export class ClusterSync {
   async hasMembers(channel: string): Promise<boolean> {
     this.requireRedis();
     return this.local.hasMembers(channel) || (await this.redis.size(this.redis.nativeKey(channel))) > 0;
+  }
+
+  // ---- WebSocket apps' groups ----
+
+  /** This node got its first member of a group, or lost its last: the group's own life is the whole server's. */
+  group(topic: string, held: boolean, worker: number): void {
+    this.groups.add(topic);
+    void this.track(this.redis.set(this.redis.groupKey(topic), this.node.id, held ? 1 : undefined))
+      .then(({ transition, size }) => {
+        if (transition === 1 && size === 1) this.outlet.groupHook('groupCreated', topic, worker);
+        if (transition === -1 && size === 0) this.outlet.groupHook('groupDestroyed', topic, worker);
+      })
+      .catch(() => {});
   }
 
   // ---- Temporary tokens ----
@@ -300,6 +318,11 @@ export class ClusterSync {
         work.push(redis.replace(redis.pusherUsersKey(app, channel), users));
       }
     }
+    for (const topic of this.groups) {
+      const held = this.heldGroups(topic);
+      if (!held) this.groups.delete(topic);
+      work.push(redis.replace(redis.groupKey(topic), held ? { [this.node.id]: 1 } : {}));
+    }
     const counts = this.local.addressCounts();
     for (const address of new Set([...this.addresses, ...counts.keys()])) {
       const count = counts.get(address) ?? 0;
@@ -337,6 +360,9 @@ export class ClusterSync {
           break;
         case 'pusher-users':
           for (const userId of removed) this.memberRemoved(kind.app, kind.channel, userId);
+          break;
+        case 'group':
+          if (removed.length > 0 && all.size === 0) this.outlet.groupHook('groupDestroyed', kind.topic);
           break;
       }
     }

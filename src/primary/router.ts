@@ -96,15 +96,23 @@ export class Router {
     this.apps = new AppDirectory(config.pusherApps);
     this.webhooks = new WebhookDispatcher(this.apps, pool, log);
     this.pusher = new PusherRegistry(topics, (change) => this.pusherChanged(change));
-    this.groups = new GroupRegistry(topics, (change) => this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic }));
+    this.groups = new GroupRegistry(topics, (change) => {
+      // With several nodes a group is created by its first member anywhere, destroyed with its last.
+      if (this.sync) return this.sync.group(change.topic, change.created, change.worker);
+      this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic });
+    });
     if (cluster) {
-      this.sync = new ClusterSync(cluster, registry, this.pusher, {
+      this.sync = new ClusterSync(cluster, registry, this.pusher, (topic) => this.groups.has(topic), {
         route: (publication) => this.route(publication, undefined),
         presence: (action, change) => this.announce(action, change),
         webhook: (app, event) => this.webhooks.add(app, event),
         hook: (hook, channel, protocol, app) => {
           const worker = this.workers.keys().next().value;
           if (worker !== undefined) this.send(worker, { type: 'hook', hook, channel, protocol, ...(app !== undefined ? { app } : {}) });
+        },
+        groupHook: (hook, topic, worker) => {
+          const target = worker !== undefined && this.workers.has(worker) ? worker : this.workers.keys().next().value;
+          if (target !== undefined) this.send(target, { type: 'hook', hook, topic });
         },
       }, log);
       registry.onAddressReleased = (address) => this.sync?.releaseAddress(address);

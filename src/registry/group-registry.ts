@@ -47,6 +47,11 @@ export class GroupRegistry {
     if (socket.topics.size === 0) this.sockets.delete(fd);
   }
 
+  /** Whether a group has members on this node. */
+  has(topic: string): boolean {
+    return this.groups.has(topic);
+  }
+
   /** A socket closed: it leaves every group. */
   close(fd: number): void {
     for (const topic of [...(this.sockets.get(fd)?.topics ?? [])]) this.leave(fd, topic);

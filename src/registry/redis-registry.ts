@@ -20,6 +20,7 @@ export type KeyKind =
   | { kind: 'native'; channel: string }
   | { kind: 'pusher-channels'; app: string }
   | { kind: 'pusher-users'; app: string; channel: string }
+  | { kind: 'group'; topic: string }
   | { kind: 'counts' };
 
 function parts(flat: string[]): NodeParts {
@@ -67,6 +68,9 @@ export class RedisRegistry {
   pusherConnectionsKey(app: string): string {
     return `${this.prefix}:pn:{${app}}`;
   }
+  groupKey(topic: string): string {
+    return `${this.prefix}:g:{${topic}}`;
+  }
   addressKey(address: string): string {
     return `${this.prefix}:addr:{${address}}`;
   }
@@ -90,6 +94,7 @@ export class RedisRegistry {
     const rest = key.slice(this.prefix.length + 1);
     const tagged = (from: number): string => rest.slice(from + 1, rest.indexOf('}', from));
     if (rest.startsWith('n:{')) return { kind: 'native', channel: rest.slice(3, -1) };
+    if (rest.startsWith('g:{')) return { kind: 'group', topic: rest.slice(3, -1) };
     if (rest.startsWith('pc:{')) return { kind: 'pusher-channels', app: tagged(3) };
     if (rest.startsWith('pu:{')) {
       const app = tagged(3);
