@@ -28,6 +28,8 @@ describe('conveyor start: invalid configuration exits 2 with one line naming the
     { name: 'bad log level', args: ['--log-level', 'loud'], says: /option --log-level must be one of fatal, error, warn, info, debug, trace, silent/ },
     { name: 'idle timeout too short', args: ['--idle-timeout', '3'], says: /option --idle-timeout must be 0 \(off\) or 8 or more/ },
     { name: 'trust-proxy entry that is no address', args: ['--trust-proxy', '127.0.0.1, proxy.local'], says: /^conveyor: option --trust-proxy: "proxy.local" is not an IP address or CIDR \(such as 127\.0\.0\.1, 10\.0\.0\.0\/8 or ::1\)$/ },
+    { name: 'redis URL of another scheme, its password not echoed', args: ['--redis', 'http://:hunter2-secret@10.0.0.5:6379'], says: /^conveyor: option --redis must use redis:\/\/ or rediss:\/\/$/ },
+    { name: 'redis-prefix with a space', args: ['--redis-prefix', 'my app'], says: /^conveyor: option --redis-prefix must be 1 to 64 letters, digits, dots, dashes or underscores, got "my app"$/ },
     { name: 'pusher app without a secret', args: ['--pusher-app', 'id:key'], says: /^conveyor: option --pusher-app must be ID:KEY:SECRET/ },
   ];
   for (const c of cases) {

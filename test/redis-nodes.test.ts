@@ -152,6 +152,20 @@ describe('two nodes over one Redis: conveyor bench across nodes', () => {
   });
 });
 
+test('a Redis with a password: the node joins with the password in the URL, and the password reaches no log line', async (t) => {
+  const password = 'redis-pass-9f2c71e0';
+  const redis = await startRedis(t, ['--requirepass', password]);
+  const url = `redis://:${password}@127.0.0.1:${redis.port}`;
+  const server = await startServer(['--redis', url], t);
+  const health = await healthOf(server);
+  assert.equal(health.redis, 'up');
+  const client = await FrameClient.connect(server.url);
+  client.close();
+  await server.stop();
+  assert.ok(server.rawOutput.some((line) => line.includes(`127.0.0.1:${redis.port}`)), 'the Redis address is logged');
+  assert.ok(!server.rawOutput.some((line) => line.includes(password)), 'the password is not');
+});
+
 describe('two nodes over one Redis: acknowledgments', () => {
   const { a, b } = twoNodes(['--workers', '2', '--task-workers', '1', '--ack', '--ack-timeout', '0.2', '--ack-attempts', '2']);
 

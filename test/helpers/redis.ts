@@ -42,7 +42,8 @@ async function launch(port: number, dir: string, extra: string[]): Promise<Child
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) break;
     const ping = spawnSync(REDIS_CLI, ['-p', String(port), 'ping'], { encoding: 'utf8' });
-    if (ping.stdout.trim() === 'PONG') return child;
+    // A Redis with --requirepass answers, but with NOAUTH: it is up all the same.
+    if (ping.stdout.trim() === 'PONG' || ping.stdout.includes('NOAUTH')) return child;
     await Promise.race([new Promise((r) => setTimeout(r, 50)), exited]);
   }
   child.kill('SIGKILL');
