@@ -44,6 +44,7 @@ export class ClusterNode {
   private readonly commands: RedisClient;
   private readonly subscriber: RedisClient;
   private up = false;
+  private upSince = 0;
   private everUp = false;
   private resyncing: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -144,6 +145,9 @@ export class ClusterNode {
     try {
       const { live, dead } = await this.registry.heartbeat(NODE_TTL_MS);
       this.liveNodes = live.length;
+      // After Redis was away from everyone, the others' last beats are old through no fault of
+      // theirs: a node judges them only once it has been linked for a whole TTL itself.
+      if (Date.now() - this.upSince < NODE_TTL_MS) return;
       for (const node of dead) {
         if (node === this.id || !(await this.registry.claim(node))) continue;
         this.log.warn({ deadNode: node }, 'a node stopped beating: taking its sockets out of their channels');
@@ -167,6 +171,7 @@ export class ClusterNode {
       try {
         await this.registry.reseedFds(Math.max(this.highestFd, ...this.fdReserve.map((b) => b.end)));
         this.up = true;
+        this.upSince = Date.now();
         await this.registry.heartbeat(NODE_TTL_MS);
         await this.events.up();
       } catch (error) {

@@ -56,19 +56,15 @@ function rosterOf(all: NodeParts): PresenceRoster {
  */
 export class ClusterSync {
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Keys this node wrote a part to, by what they hold: re-registered (or emptied) when Redis is back. */
-  private readonly nativeChannels = new Set<string>();
-  private readonly pusherApps = new Set<string>();
-  private readonly presenceChannels = new Set<string>();
-  private readonly addresses = new Set<string>();
-  private readonly groups = new Set<string>();
 
   constructor(
     private readonly node: ClusterNode,
     private readonly local: MemoryRegistry,
     private readonly pusher: PusherRegistry,
-    /** Whether this node holds members of a group now. */
-    private readonly heldGroups: (topic: string) => boolean,
+    /** The groups this node has members of now. */
+    private readonly heldGroups: () => Iterable<string>,
+    /** Whether an app's connections are counted across nodes (it has a connection limit). */
+    private readonly countsConnections: (app: string) => boolean,
     private readonly outlet: ClusterOutlet,
     private readonly log: Logger,
   ) {}
@@ -96,7 +92,6 @@ export class ClusterSync {
 
   /** A socket of this node joined `change.channel`: the presence frame carries every node's members. */
   joined(change: MembershipChange, userId: string | number | undefined): Promise<void> {
-    this.nativeChannels.add(change.channel);
     return this.track(
       this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), userId ?? false, true).then(
         ({ transition, size, all }) => {
@@ -109,8 +104,9 @@ export class ClusterSync {
   }
 
   left(change: MembershipChange): Promise<void> {
-    return this.track(
-      this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), undefined, true).then(
+    const key = this.redis.nativeKey(change.channel);
+    const work = this.track(
+      this.redis.set(key, String(change.fd), undefined, true).then(
         ({ transition, size, all }) => {
           if (transition === -1) this.outlet.presence('channel-disconnect', { ...change, snapshot: snapshotOf(all) });
           if (transition === -1 && size === 0) this.outlet.hook('channelVacated', change.channel, 'native');
@@ -118,6 +114,8 @@ export class ClusterSync {
         () => this.outlet.presence('channel-disconnect', change),
       ),
     );
+    if (!this.local.hasMembers(change.channel)) this.redis.unindex(key);
+    return work;
   }
 
   assoc(fd: number, channel: string, userId: string | number): void {
@@ -133,13 +131,14 @@ export class ClusterSync {
 
   /** This node got its first member of a group, or lost its last: the group's own life is the whole server's. */
   group(topic: string, held: boolean, worker: number): void {
-    this.groups.add(topic);
-    void this.track(this.redis.set(this.redis.groupKey(topic), this.node.id, held ? 1 : undefined))
+    const key = this.redis.groupKey(topic);
+    void this.track(this.redis.set(key, this.node.id, held ? 1 : undefined))
       .then(({ transition, size }) => {
         if (transition === 1 && size === 1) this.outlet.groupHook('groupCreated', topic, worker);
         if (transition === -1 && size === 0) this.outlet.groupHook('groupDestroyed', topic, worker);
       })
       .catch(() => {});
+    if (!held) this.redis.unindex(key);
   }
 
   // ---- Temporary tokens ----
@@ -165,20 +164,20 @@ export class ClusterSync {
   async admitAddress(address: string, limit: number): Promise<boolean> {
     if (!this.local.admitAddress(address, limit)) return false;
     if (!this.node.redisUp) return true;
-    this.addresses.add(address);
     const admitted = await this.redis.admit(this.redis.addressKey(address), limit).catch(() => true);
     if (!admitted) this.local.releaseAddress(address, true);
     return admitted;
   }
 
   releaseAddress(address: string): void {
-    void this.track(this.redis.release(this.redis.addressKey(address))).catch(() => {});
+    const key = this.redis.addressKey(address);
+    void this.track(this.redis.release(key)).catch(() => {});
+    if (!this.local.addressCounts().has(address)) this.redis.unindex(key);
   }
 
   // ---- Pusher ----
 
   async pusherOpen(app: string, max: number): Promise<boolean> {
-    this.pusherApps.add(app);
     if (!this.node.redisUp) return true;
     return this.redis.admit(this.redis.pusherConnectionsKey(app), max).catch(() => true);
   }
@@ -189,7 +188,6 @@ export class ClusterSync {
 
   /** This node's subscription count of a channel changed: occupied and vacated are the whole server's. */
   pusherCount(app: string, channel: string, count: number, worker: number | undefined): void {
-    this.pusherApps.add(app);
     void this.track(this.redis.set(this.redis.pusherChannelsKey(app), channel, count > 0 ? count : undefined))
       .then(({ transition }) => {
         if (transition === 0) return;
@@ -202,13 +200,14 @@ export class ClusterSync {
 
   /** A user's first (member given) or last connection on this node in a presence channel. */
   pusherMember(app: string, channel: string, userId: string, member: PresenceMember | undefined, fd: number): void {
-    this.presenceChannels.add(`${app}\n${channel}`);
-    void this.track(this.redis.set(this.redis.pusherUsersKey(app, channel), userId, member ? { i: member.info ?? null } : undefined))
+    const key = this.redis.pusherUsersKey(app, channel);
+    void this.track(this.redis.set(key, userId, member ? { i: member.info ?? null } : undefined))
       .then(({ transition }) => {
         if (transition === 1 && member) this.memberAdded(app, channel, fd, member);
         if (transition === -1) this.memberRemoved(app, channel, userId);
       })
       .catch(() => {});
+    if (!member && !this.pusher.hasPresenceUsers(app, channel)) this.redis.unindex(key);
   }
 
   private memberAdded(app: string, channel: string, fd: number, member: PresenceMember): void {
@@ -283,51 +282,49 @@ export class ClusterSync {
 
   // ---- Nodes ----
 
-  /** Redis is back, perhaps empty: this node's parts are written again, exactly as it holds them now. */
+  /**
+   * Redis is back, perhaps empty: this node's parts are written again, exactly as it holds
+   * them now, and its parts in keys it no longer holds anything of (changes that failed while
+   * Redis was away) are taken out.
+   */
   async reregister(): Promise<void> {
     const redis = this.redis;
-    const work: Promise<unknown>[] = [];
-    for (const channel of new Set([...this.nativeChannels, ...this.local.channelNames()])) {
+    const parts = new Map<string, Record<string, unknown>>();
+    const counts = new Map<string, number>();
+    for (const channel of this.local.channelNames()) {
       const want: Record<string, NativePart> = {};
       const snapshot = this.local.snapshot(channel);
       for (const fd of snapshot.fds) want[fd] = snapshot.userIds[fd] ?? false;
-      if (snapshot.fds.length === 0) this.nativeChannels.delete(channel);
-      work.push(redis.replace(redis.nativeKey(channel), want));
+      parts.set(redis.nativeKey(channel), want);
     }
-    const state = this.pusher.nodeState();
-    for (const app of new Set([...this.pusherApps, ...state.keys()])) {
-      const held = state.get(app);
-      const counts: Record<string, number> = {};
-      for (const [channel, entry] of held?.channels ?? []) counts[channel] = entry.count;
-      work.push(redis.replace(redis.pusherChannelsKey(app), counts));
-      work.push(redis.setCount(redis.pusherConnectionsKey(app), held?.connections ?? 0));
-    }
-    for (const key of this.presenceChannels) {
-      const [app, channel] = key.split('\n') as [string, string];
-      const users: Record<string, { i: unknown }> = {};
-      for (const [id, info] of state.get(app)?.channels.get(channel)?.users ?? []) users[id] = { i: info ?? null };
-      if (Object.keys(users).length === 0) this.presenceChannels.delete(key);
-      work.push(redis.replace(redis.pusherUsersKey(app, channel), users));
-    }
-    for (const [app, held] of state) {
+    for (const [app, held] of this.pusher.nodeState()) {
+      const subscriptions: Record<string, number> = {};
       for (const [channel, entry] of held.channels) {
-        if (entry.users.size === 0 || this.presenceChannels.has(`${app}\n${channel}`)) continue;
+        subscriptions[channel] = entry.count;
+        if (entry.users.size === 0) continue;
         const users: Record<string, { i: unknown }> = {};
         for (const [id, info] of entry.users) users[id] = { i: info ?? null };
-        this.presenceChannels.add(`${app}\n${channel}`);
-        work.push(redis.replace(redis.pusherUsersKey(app, channel), users));
+        parts.set(redis.pusherUsersKey(app, channel), users);
       }
+      parts.set(redis.pusherChannelsKey(app), subscriptions);
+      if (this.countsConnections(app)) counts.set(redis.pusherConnectionsKey(app), held.connections);
     }
-    for (const topic of this.groups) {
-      const held = this.heldGroups(topic);
-      if (!held) this.groups.delete(topic);
-      work.push(redis.replace(redis.groupKey(topic), held ? { [this.node.id]: 1 } : {}));
+    for (const topic of this.heldGroups()) parts.set(redis.groupKey(topic), { [this.node.id]: 1 });
+    for (const [address, count] of this.local.addressCounts()) counts.set(redis.addressKey(address), count);
+    // What Redis still lists as this node's (nothing, when it lost its data) and it no longer holds.
+    for (const key of await redis.keysOf(this.node.id)) {
+      if (parts.has(key) || counts.has(key)) continue;
+      if (redis.kindOf(key).kind === 'counts') counts.set(key, 0);
+      else parts.set(key, {});
     }
-    const counts = this.local.addressCounts();
-    for (const address of new Set([...this.addresses, ...counts.keys()])) {
-      const count = counts.get(address) ?? 0;
-      if (count === 0) this.addresses.delete(address);
-      work.push(redis.setCount(redis.addressKey(address), count));
+    const work: Promise<unknown>[] = [];
+    for (const [key, want] of parts) {
+      work.push(redis.replace(key, want));
+      if (Object.keys(want).length === 0) redis.unindex(key);
+    }
+    for (const [key, count] of counts) {
+      work.push(redis.setCount(key, count));
+      if (count === 0) redis.unindex(key);
     }
     const results = await Promise.allSettled(work);
     const failed = results.filter((r) => r.status === 'rejected').length;

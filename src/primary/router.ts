@@ -102,7 +102,7 @@ export class Router {
       this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic });
     });
     if (cluster) {
-      this.sync = new ClusterSync(cluster, registry, this.pusher, (topic) => this.groups.has(topic), {
+      this.sync = new ClusterSync(cluster, registry, this.pusher, () => this.groups.topics(), (app) => (this.apps.byId(app)?.maxConnections ?? 0) > 0, {
         route: (publication) => this.route(publication, undefined),
         presence: (action, change) => this.announce(action, change),
         webhook: (app, event) => this.webhooks.add(app, event),

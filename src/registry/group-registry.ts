@@ -47,9 +47,9 @@ export class GroupRegistry {
     if (socket.topics.size === 0) this.sockets.delete(fd);
   }
 
-  /** Whether a group has members on this node. */
-  has(topic: string): boolean {
-    return this.groups.has(topic);
+  /** The groups with members here. */
+  topics(): Iterable<string> {
+    return this.groups.keys();
   }
 
   /** A socket closed: it leaves every group. */

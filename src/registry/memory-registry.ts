@@ -148,10 +148,10 @@ export class MemoryRegistry {
 
   /** Given back by the socket or handshake that held it; `onReleased` hears it unless `quiet`. */
   releaseAddress(address: string, quiet = false): void {
-    if (!quiet) this.onAddressReleased?.(address);
     const count = (this.addresses.get(address) ?? 0) - 1;
     if (count > 0) this.addresses.set(address, count);
     else this.addresses.delete(address);
+    if (!quiet) this.onAddressReleased?.(address);
   }
 
   /** The `count` channels with the most members, largest first. */

@@ -88,6 +88,11 @@ export class PusherRegistry {
     return true;
   }
 
+  /** Whether a presence channel has users on this registry's connections. */
+  hasPresenceUsers(app: string, channel: string): boolean {
+    return (this.apps.get(app)?.get(channel)?.users.size ?? 0) > 0;
+  }
+
   appOf(fd: number): string | undefined {
     return this.sockets.get(fd)?.app;
   }

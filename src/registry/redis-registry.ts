@@ -202,6 +202,12 @@ export class RedisRegistry {
     await this.redis.zrem(this.nodesKey, node);
   }
 
+  /** This node holds nothing of `key` any more: it need not be found when the node is gone. */
+  unindex(key: string): void {
+    if (!this.indexed.delete(key)) return;
+    void this.redis.srem(this.nodeKeysKey(this.node), key).catch(() => {});
+  }
+
   /** After Redis lost its data, every key must be indexed again. */
   reindex(): void {
     this.indexed.clear();
