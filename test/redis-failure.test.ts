@@ -185,5 +185,5 @@ test('Redis killed and restarted empty under traffic: every node keeps serving i
   assert.deepEqual(numbered(local, sender), Array.from({ length: sent }, (_, i) => i + 1), 'the node\'s own traffic: every frame, once, in order');
   const nodesAfter = await Promise.all([healthOf(a), healthOf(b)]);
   assert.deepEqual(nodesAfter.map((n) => n.workers.map((w) => w.pid)), nodesBefore.map((n) => n.workers.map((w) => w.pid)), 'no process restarted');
-  assert.ok(nodesAfter[0]!.cluster.failed > 0, 'what could not cross is counted');
+  assert.ok(nodesAfter[0]!.cluster.failed > 0, `what could not cross is counted: ${JSON.stringify(nodesAfter.map((n) => n.cluster))}`);
 });

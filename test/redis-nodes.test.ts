@@ -166,6 +166,26 @@ test('a Redis with a password: the node joins with the password in the URL, and 
   assert.ok(!server.rawOutput.some((line) => line.includes(password)), 'the password is not');
 });
 
+describe('two nodes over one Redis: presence past --presence-max-members', () => {
+  const { a, b } = twoNodes(['--presence', '--presence-max-members', '2']);
+
+  test('a channel with more members than the frame may list, across nodes, gets the count', async (t) => {
+    const clients = [await FrameClient.connect(a().url), await FrameClient.connect(b().url), await FrameClient.connect(a().url)];
+    t.after(() => clients.forEach((c) => c.close()));
+    const room = uniqueChannel('crowd');
+    const frames: string[] = [];
+    for (const client of clients) {
+      const mark = client.frames.length;
+      client.send({ action: 'channel-connect', channel: room });
+      frames.push(await awaitFrame(client, (f) => f.includes('channel-presence') && f.includes(`\\"fd\\":${client.fd},`), mark));
+    }
+    const [, second, third] = clients as [FrameClient, FrameClient, FrameClient];
+    assert.equal(frames[2], envelope('channel-connect', JSON.stringify({ fd: third.fd, event: 'channel-presence', channel: room, count: 3 })));
+    const listed = JSON.parse((JSON.parse(frames[1]!) as { data: string }).data) as { fds: number[] };
+    assert.deepEqual(listed.fds, [clients[0]!.fd, second.fd].sort((x, y) => x - y));
+  });
+});
+
 describe('two nodes over one Redis: acknowledgments', () => {
   const { a, b } = twoNodes(['--workers', '2', '--task-workers', '1', '--ack', '--ack-timeout', '0.2', '--ack-attempts', '2']);
 

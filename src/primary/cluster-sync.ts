@@ -24,7 +24,9 @@ export interface ClusterOutlet {
 /** A native member's part: its user id, or false. */
 type NativePart = string | number | false;
 
-function snapshotOf(all: NodeParts): PresenceSnapshot {
+/** The members Redis listed, or only their count when the channel was too large to list. */
+function snapshotOf(all: NodeParts, size: number): PresenceSnapshot {
+  if (all.size !== size) return { fds: [], userIds: {}, count: size };
   const fds: number[] = [];
   const userIds: Record<string, string | number> = {};
   for (const [field, parts] of all) {
@@ -67,6 +69,8 @@ export class ClusterSync {
     private readonly countsConnections: (app: string) => boolean,
     private readonly outlet: ClusterOutlet,
     private readonly log: Logger,
+    /** Members a presence frame lists (--presence-max-members), or -1 with presence off: larger channels are not read whole. */
+    private readonly presenceList: number,
   ) {}
 
   private get redis() {
@@ -93,10 +97,10 @@ export class ClusterSync {
   /** A socket of this node joined `change.channel`: the presence frame carries every node's members. */
   joined(change: MembershipChange, userId: string | number | undefined): Promise<void> {
     return this.track(
-      this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), userId ?? false, true).then(
+      this.redis.set(this.redis.nativeKey(change.channel), String(change.fd), userId ?? false, this.presenceList).then(
         ({ transition, size, all }) => {
           if (transition === 1 && size === 1) this.outlet.hook('channelOccupied', change.channel, 'native');
-          this.outlet.presence('channel-connect', { ...change, snapshot: snapshotOf(all) });
+          this.outlet.presence('channel-connect', { ...change, snapshot: snapshotOf(all, size) });
         },
         () => this.outlet.presence('channel-connect', change),
       ),
@@ -106,9 +110,9 @@ export class ClusterSync {
   left(change: MembershipChange): Promise<void> {
     const key = this.redis.nativeKey(change.channel);
     const work = this.track(
-      this.redis.set(key, String(change.fd), undefined, true).then(
+      this.redis.set(key, String(change.fd), undefined, this.presenceList).then(
         ({ transition, size, all }) => {
-          if (transition === -1) this.outlet.presence('channel-disconnect', { ...change, snapshot: snapshotOf(all) });
+          if (transition === -1) this.outlet.presence('channel-disconnect', { ...change, snapshot: snapshotOf(all, size) });
           if (transition === -1 && size === 0) this.outlet.hook('channelVacated', change.channel, 'native');
         },
         () => this.outlet.presence('channel-disconnect', change),
@@ -344,7 +348,7 @@ export class ClusterSync {
       const { removed, all } = await redis.replace(key, {}, node);
       switch (kind.kind) {
         case 'native': {
-          const snapshot = snapshotOf(all);
+          const snapshot = snapshotOf(all, all.size);
           for (const field of removed) this.outlet.presence('channel-disconnect', { fd: Number(field), channel: kind.channel, snapshot });
           if (removed.length > 0 && all.size === 0) this.outlet.hook('channelVacated', kind.channel, 'native');
           break;

@@ -114,7 +114,7 @@ export class Router {
           const target = worker !== undefined && this.workers.has(worker) ? worker : this.workers.keys().next().value;
           if (target !== undefined) this.send(target, { type: 'hook', hook, topic });
         },
-      }, log);
+      }, log, config.presence ? config.presenceMaxMembers : -1);
       registry.onAddressReleased = (address) => this.sync?.releaseAddress(address);
     }
   }
@@ -580,7 +580,7 @@ export class Router {
 
   /** Publishes a presence change to the channel's members on every worker. */
   private announce(action: 'channel-connect' | 'channel-disconnect', change: MembershipChange): void {
-    if (!this.config.presence || change.snapshot.fds.length === 0) return;
+    if (!this.config.presence || (change.snapshot.count ?? change.snapshot.fds.length) === 0) return;
     const ackId = this.config.ack ? `p-${this.cluster ? `${this.cluster.id}-` : ''}${(this.nextAckId++).toString(36)}` : undefined;
     const limits = { maxMembers: this.config.presenceMaxMembers, maxBytes: this.config.presenceMaxBytes };
     const frame = presenceFrame(action, change.fd, change.channel, change.snapshot, limits, ackId);

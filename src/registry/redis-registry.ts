@@ -6,7 +6,7 @@ import { AT_LEAST, COUNT_ADMIT, COUNT_RELEASE, HEARTBEAT, NODE_REPLACE, NODE_SET
 export type NodeParts = Map<string, Record<string, unknown>>;
 
 interface Scripted {
-  cvNodeSet(key: string, field: string, node: string, value: string, withAll: string): Promise<[number, number, string[]]>;
+  cvNodeSet(key: string, field: string, node: string, value: string, allUpTo: number): Promise<[number, number, string[]]>;
   cvNodeReplace(key: string, node: string, want: string): Promise<[string[], string[], string[]]>;
   cvCountAdmit(key: string, node: string, limit: number): Promise<number>;
   cvCountRelease(key: string, node: string): Promise<number>;
@@ -103,10 +103,13 @@ export class RedisRegistry {
     return { kind: 'counts' };
   }
 
-  /** Sets this node's part of `field` (undefined removes it). */
-  async set(key: string, field: string, value: unknown, withAll = false): Promise<{ transition: -1 | 0 | 1; size: number; all: NodeParts }> {
+  /**
+   * Sets this node's part of `field` (undefined removes it). `all` is the whole hash after,
+   * when it has at most `allUpTo` fields; empty otherwise.
+   */
+  async set(key: string, field: string, value: unknown, allUpTo = -1): Promise<{ transition: -1 | 0 | 1; size: number; all: NodeParts }> {
     if (value !== undefined) await this.index(key);
-    const [transition, size, all] = await this.redis.cvNodeSet(key, field, this.node, value === undefined ? '' : JSON.stringify(value), withAll ? '1' : '0');
+    const [transition, size, all] = await this.redis.cvNodeSet(key, field, this.node, value === undefined ? '' : JSON.stringify(value), allUpTo);
     return { transition: transition as -1 | 0 | 1, size, all: parts(all) };
   }
 

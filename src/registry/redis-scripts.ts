@@ -8,8 +8,8 @@
 
 /**
  * Sets (or, with an empty value, removes) one node's part of a field. Returns the field's
- * transition (1 appeared, -1 vanished, 0 neither), the fields left, and with ARGV[4] = '1'
- * the whole hash after.
+ * transition (1 appeared, -1 vanished, 0 neither), the fields left, and the whole hash after
+ * when it has at most ARGV[4] fields (a presence list; larger channels get a count).
  */
 export const NODE_SET = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -21,8 +21,9 @@ if after then redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(map)) elseif bef
 local t = 0
 if after and not before then t = 1 elseif before and not after then t = -1 end
 local all = {}
-if ARGV[4] == '1' then all = redis.call('HGETALL', KEYS[1]) end
-return {t, redis.call('HLEN', KEYS[1]), all}
+local size = redis.call('HLEN', KEYS[1])
+if size <= tonumber(ARGV[4]) then all = redis.call('HGETALL', KEYS[1]) end
+return {t, size, all}
 `;
 
 /**

@@ -20,6 +20,8 @@ export function acknowledgeReply(id: string): string {
 export interface PresenceSnapshot {
   fds: number[];
   userIds: Record<string, string | number>;
+  /** Members, when `fds` does not list them all (a channel too large to list). */
+  count?: number;
 }
 
 /**
@@ -35,9 +37,10 @@ export function presenceFrame(
   limits: { maxMembers: number; maxBytes: number },
   id?: string,
 ): string {
-  if (snapshot.fds.length <= limits.maxMembers) {
+  const members = snapshot.count ?? snapshot.fds.length;
+  if (members <= limits.maxMembers && members === snapshot.fds.length) {
     const full = envelope(action, JSON.stringify({ fd, event: 'channel-presence', channel, fds: snapshot.fds, userIds: snapshot.userIds }), undefined, id);
     if (Buffer.byteLength(full, 'utf8') <= limits.maxBytes) return full;
   }
-  return envelope(action, JSON.stringify({ fd, event: 'channel-presence', channel, count: snapshot.fds.length }), undefined, id);
+  return envelope(action, JSON.stringify({ fd, event: 'channel-presence', channel, count: members }), undefined, id);
 }
