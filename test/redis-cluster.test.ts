@@ -48,7 +48,7 @@ test('on a 3-master Redis Cluster, two nodes are one server, and the bus is shar
   // Each topic's channel is a shard channel on the master of its slot; none is classic pub/sub.
   const perMaster = cluster.ports.map((port) => pubsub(port, 'shardchannels', 'conveyor:b:*'));
   const all = perMaster.flat();
-  for (const topic of [`ch:${rooms[0]}`, `ch:${rooms[1]}`]) assert.ok(all.includes(`conveyor:b:${topic}`), `${topic} is a shard channel: ${JSON.stringify(perMaster)}`);
+  for (const topic of [`ch:${rooms[0]}`, `ch:${rooms[1]}`]) assert.ok(all.includes(`conveyor:b:{${topic}}`), `${topic} is a shard channel: ${JSON.stringify(perMaster)}`);
   assert.ok(perMaster.filter((channels) => channels.length > 0).length >= 2, `the channels are spread over the masters: ${JSON.stringify(perMaster)}`);
   for (const port of cluster.ports) assert.deepEqual(pubsub(port, 'channels', 'conveyor:*'), [], 'no classic pub/sub channel, which every master would carry');
 });

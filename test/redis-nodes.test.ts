@@ -128,7 +128,7 @@ describe('two nodes over one Redis, two workers each: the native protocol', () =
     b1.send({ action: 'channel-connect', channel: room, auth: TOKEN });
     await awaitFrame(b1, (f) => f.includes('channel-presence') && f.includes(room));
     // Only the node with members subscribes to the channel's topic: one subscriber in Redis.
-    assert.deepEqual(redis().cli('pubsub', 'numsub', `conveyor:b:ch:${room}`).trim().split('\n'), [`conveyor:b:ch:${room}`, '1']);
+    assert.deepEqual(redis().cli('pubsub', 'numsub', `conveyor:b:{ch:${room}}`).trim().split('\n'), [`conveyor:b:{ch:${room}}`, '1']);
     const sent = await fetch(`${a().httpUrl}/conveyor/message?token=${TOKEN}`, { method: 'POST', body: JSON.stringify({ channel: room, message: 'from node A' }) });
     assert.equal(sent.status, 200);
     await awaitFrame(b1, (f) => f === envelope('broadcast-action', 'from node A'));

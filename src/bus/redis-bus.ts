@@ -23,6 +23,9 @@ export class RedisBus {
   private readonly topics = new Set<string>();
   private readonly sharded: boolean;
   private readonly channelPrefix: string;
+  /** With --history: the last numbered frame delivered here, per topic this node holds. */
+  private readonly routed = new Map<string, { epoch: string; seq: number }>();
+  private waiters: { topic: string; epoch: string; seq: number; resolve: () => void }[] = [];
   private readonly controlChannel: string;
   readonly counters: BusCounters = { published: 0, received: 0, failed: 0 };
 
@@ -33,6 +36,8 @@ export class RedisBus {
     private readonly node: string,
     private readonly onPublication: (publication: Publication) => void,
     private readonly onControl: (message: ControlMessage) => void,
+    /** False while the link is down: nothing is handed to the client then, so nothing stale goes out after a reconnect. */
+    private readonly linked: () => boolean,
   ) {
     this.sharded = isCluster(sub);
     this.channelPrefix = `${prefix}:b:`;
@@ -44,22 +49,23 @@ export class RedisBus {
   /** Subscribes to a topic this node now has members of; resolves once Redis confirmed it (or could not). */
   async subscribe(topic: string): Promise<void> {
     this.topics.add(topic);
-    await this.call('subscribe', [this.channelPrefix + topic]);
+    await this.call('subscribe', [this.channelOf(topic)]);
   }
 
   unsubscribe(topic: string): void {
     if (!this.topics.delete(topic)) return;
-    void this.call('unsubscribe', [this.channelPrefix + topic]);
+    this.routed.delete(topic);
+    void this.call('unsubscribe', [this.channelOf(topic)]);
   }
 
   /** Subscribes again to everything (after a reconnection: Redis forgot the connection's subscriptions). */
   async resubscribe(): Promise<void> {
-    const channels = [this.controlChannel, ...[...this.topics].map((topic) => this.channelPrefix + topic)];
+    const channels = [this.controlChannel, ...[...this.topics].map((topic) => this.channelOf(topic))];
     for (let i = 0; i < channels.length; i += 500) await this.call('subscribe', channels.slice(i, i + 500));
   }
 
   publish(publication: Publication): void {
-    this.send(this.channelPrefix + publication.topic, `${this.node}\n${JSON.stringify(publication)}`);
+    this.send(this.channelOf(publication.topic), `${this.node}\n${JSON.stringify(publication)}`);
   }
 
   control(message: ControlMessage): void {
@@ -67,6 +73,10 @@ export class RedisBus {
   }
 
   private send(channel: string, message: string): void {
+    if (!this.linked()) {
+      this.counters.failed++;
+      return;
+    }
     const sent = this.sharded ? (this.pub as Cluster).spublish(channel, message) : (this.pub as Redis).publish(channel, message);
     this.counters.published++;
     sent.catch(() => {
@@ -75,7 +85,56 @@ export class RedisBus {
     });
   }
 
+  /** A topic's channel; the braces put it in the slot of the topic's history keys (RedisRegistry.busChannel). */
+  private channelOf(topic: string): string {
+    return `${this.channelPrefix}{${topic}}`;
+  }
+
+  /** The last numbered frame of `topic` this node delivered, in `epoch` (0 if none or another epoch). */
+  routedSeq(topic: string, epoch: string): number {
+    const routed = this.routed.get(topic);
+    return routed && routed.epoch === epoch ? routed.seq : 0;
+  }
+
+  /** Resolves once this node has delivered frame `seq` of `topic` in `epoch`, or after `ms`. */
+  untilRouted(topic: string, epoch: string, seq: number, ms: number): Promise<void> {
+    if (this.routedSeq(topic, epoch) >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { topic, epoch, seq, resolve };
+      this.waiters.push(waiter);
+      setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      }, ms).unref();
+    });
+  }
+
+  /** A numbered frame ("*", seq, epoch, frame, the rest of the publication): every node delivers it, its publisher's too. */
+  private receiveNumbered(message: string): void {
+    const [, seqText, epoch, frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
+    const seq = Number(seqText);
+    const publication = { ...(JSON.parse(rest) as Omit<Publication, 'frame'>), frame, seq };
+    if (publication.ackId !== undefined) publication.frame = `${frame.slice(0, -1)},"id":${JSON.stringify(publication.ackId)}}`;
+    this.counters.received++;
+    this.onPublication(publication);
+    if (this.topics.has(publication.topic)) this.routed.set(publication.topic, { epoch, seq });
+    if (this.waiters.length > 0) {
+      this.waiters = this.waiters.filter((w) => {
+        if (w.topic !== publication.topic || this.routedSeq(w.topic, w.epoch) < w.seq) return true;
+        w.resolve();
+        return false;
+      });
+    }
+  }
+
   private receive(channel: string, message: string): void {
+    if (message.startsWith('*\n')) {
+      try {
+        return this.receiveNumbered(message);
+      } catch {
+        return;
+      }
+    }
     const newline = message.indexOf('\n');
     // This node's own publications were delivered locally already.
     if (newline < 0 || message.slice(0, newline) === this.node) return;

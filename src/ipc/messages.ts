@@ -4,6 +4,7 @@
  */
 import type { ChannelStats, PresenceMember, PusherJoinResult } from '../registry/pusher-registry.js';
 import type { TaskRequest, TaskResult } from '../tasks/types.js';
+import type { Replay } from '../history/sequenced-frame.js';
 
 /** A topic as both sides name it: `ch:<channel>`, `lobby` (sockets in no channel) or `all`. */
 export type Topic = string;
@@ -18,6 +19,10 @@ export interface Publication {
   ackId?: string;
   /** A socket (by fd) that must not receive it, on whichever worker it is. */
   except?: number;
+  /** With --history: a channel frame for the primary to number and keep before anyone gets it. */
+  keep?: true;
+  /** With --history: its number in the channel; members get it on the channel's history topic. */
+  seq?: number;
 }
 
 export type RegistryRequest =
@@ -40,7 +45,9 @@ export type RegistryRequest =
   | { op: 'pusher-terminate'; app: string; userId: string }
   | { op: 'dashboard' }
   | { op: 'group-join'; fd: number; topic: string }
-  | { op: 'group-leave'; fd: number; topic: string };
+  | { op: 'group-leave'; fd: number; topic: string }
+  | { op: 'history-replay'; channel: string; since: number; epoch?: string; limit?: number }
+  | { op: 'history-publish'; channel: string; frame: string; ackId?: string };
 
 export interface RegistryResults {
   join: null;
@@ -64,6 +71,8 @@ export interface RegistryResults {
   dashboard: DashboardStats;
   'group-join': null;
   'group-leave': null;
+  'history-replay': Replay;
+  'history-publish': { seq: number };
 }
 
 /** What a worker reports of itself once a second. */

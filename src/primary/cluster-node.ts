@@ -65,7 +65,7 @@ export class ClusterNode {
     this.commands = connectRedis(spec, `conveyor-${this.id}`);
     this.subscriber = connectRedis(spec, `conveyor-${this.id}-bus`);
     this.registry = new RedisRegistry(this.commands, prefix, this.id);
-    this.bus = new RedisBus(this.commands, this.subscriber, prefix, this.id, (p) => events.publication(p), (m) => events.control(m));
+    this.bus = new RedisBus(this.commands, this.subscriber, prefix, this.id, (p) => events.publication(p), (m) => events.control(m), () => this.up);
     const where = redactRedisUrls(spec);
     for (const client of [this.commands, this.subscriber]) {
       // ioredis reports every failed attempt; the transitions below are what the log says.

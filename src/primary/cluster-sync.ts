@@ -8,6 +8,9 @@ import type { MembershipChange, MemoryRegistry } from '../registry/memory-regist
 import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherRegistry } from '../registry/pusher-registry.js';
 import type { NodeParts } from '../registry/redis-registry.js';
 import type { ClusterNode } from './cluster-node.js';
+import { newEpoch } from '../history/memory-history.js';
+import { keptFrame, pickReplay, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
+import { channelTopic } from '../registry/topics.js';
 
 /** What the router does for the cluster: the same as for a change on this node. */
 export interface ClusterOutlet {
@@ -17,6 +20,8 @@ export interface ClusterOutlet {
   webhook(app: string, event: WebhookPayload): void;
   /** A once-per-server hook, run by a worker of this node. */
   hook(hook: 'channelOccupied' | 'channelVacated', channel: string, protocol: 'native' | 'pusher', app?: string): void;
+  /** Delivers to this node's workers only (a channel frame Redis could not number). */
+  localOnly(publication: Publication): void;
   /** A WebSocket app's group was created or destroyed on the whole server; run by `worker` when it is alive. */
   groupHook(hook: 'groupCreated' | 'groupDestroyed', topic: string, worker?: number): void;
 }
@@ -71,6 +76,7 @@ export class ClusterSync {
     private readonly log: Logger,
     /** Members a presence frame lists (--presence-max-members), or -1 with presence off: larger channels are not read whole. */
     private readonly presenceList: number,
+    private readonly historyOptions: { history: number; historyTtl: number },
   ) {}
 
   private get redis() {
@@ -282,6 +288,47 @@ export class ClusterSync {
   async users(app: string, channel: string): Promise<string[]> {
     this.requireRedis();
     return this.redis.fields(this.redis.pusherUsersKey(app, channel));
+  }
+
+  // ---- History ----
+
+  /**
+   * Numbers, keeps and publishes a channel frame in one Redis script: every node, this one
+   * too, delivers it when it comes back on the bus, so all members see one order. While Redis
+   * is away the frame still reaches this node's members, unnumbered.
+   */
+  async sequence(channel: string, publication: Publication): Promise<number> {
+    const { history, historyTtl } = this.historyOptions;
+    const { frame, ...rest } = publication;
+    const kept = keptFrame(frame, 0, publication.ackId);
+    const open = kept.slice(0, kept.length - ',"seq":0}'.length);
+    try {
+      this.requireRedis();
+      return await this.redis.historyAppend(publication.topic, open, JSON.stringify(rest), history, historyTtl * 1000, newEpoch());
+    } catch (error) {
+      this.outlet.localOnly(publication);
+      throw error;
+    }
+  }
+
+  /**
+   * What a recovering joiner gets: the kept frames and the latest seq, read when this node has
+   * delivered exactly up to that seq, so that the replay and the live frames meet without a
+   * gap or a duplicate (the bus and the read travel on different connections).
+   */
+  async replay(request: ReplayRequest): Promise<Replay> {
+    this.requireRedis();
+    const topic = channelTopic(request.channel);
+    const ttlMs = this.historyOptions.historyTtl * 1000;
+    for (let attempt = 0; ; attempt++) {
+      const read = await this.redis.historyRead(topic, newEpoch(), ttlMs);
+      const delivered = this.node.bus.routedSeq(topic, read.epoch);
+      // Frames after the read already went by: read again, they are kept.
+      if (delivered > read.seq && attempt < 5) continue;
+      if (delivered < read.seq) await this.node.bus.untilRouted(topic, read.epoch, read.seq, 2000);
+      const kept = read.frames.filter((f) => f.at > read.now - ttlMs);
+      return pickReplay(request, read.epoch, read.seq, kept);
+    }
   }
 
   // ---- Nodes ----

@@ -17,6 +17,8 @@ import { ServiceUnavailable } from '../errors.js';
 import type { ControlMessage } from '../bus/redis-bus.js';
 import type { ClusterNode } from './cluster-node.js';
 import { ClusterSync } from './cluster-sync.js';
+import { MemoryHistory } from '../history/memory-history.js';
+import { withId } from '../history/sequenced-frame.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -82,6 +84,8 @@ export class Router {
   private readonly apps: AppDirectory;
   /** With --redis: this node's part of the whole server's state. */
   private readonly sync: ClusterSync | undefined;
+  /** With --history on one machine: the primary numbers and keeps every channel frame. */
+  private readonly history: MemoryHistory | undefined;
 
   constructor(
     private readonly config: ServerConfig,
@@ -101,9 +105,11 @@ export class Router {
       if (this.sync) return this.sync.group(change.topic, change.created, change.worker);
       this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic });
     });
+    if (config.history > 0 && !cluster) this.history = new MemoryHistory(config.history, config.historyTtl * 1000, (channel) => registry.hasMembers(channel));
     if (cluster) {
       this.sync = new ClusterSync(cluster, registry, this.pusher, () => this.groups.topics(), (app) => (this.apps.byId(app)?.maxConnections ?? 0) > 0, {
         route: (publication) => this.route(publication, undefined),
+        localOnly: (publication) => this.route(publication, undefined, false),
         presence: (action, change) => this.announce(action, change),
         webhook: (app, event) => this.webhooks.add(app, event),
         hook: (hook, channel, protocol, app) => {
@@ -114,7 +120,7 @@ export class Router {
           const target = worker !== undefined && this.workers.has(worker) ? worker : this.workers.keys().next().value;
           if (target !== undefined) this.send(target, { type: 'hook', hook, topic });
         },
-      }, log, config.presence ? config.presenceMaxMembers : -1);
+      }, log, config.presence ? config.presenceMaxMembers : -1, config);
       registry.onAddressReleased = (address) => this.sync?.releaseAddress(address);
     }
   }
@@ -195,6 +201,11 @@ export class Router {
     this.greet(workerId);
     switch (message.type) {
       case 'publish':
+        if (message.publication.keep) {
+          const sequenced = this.sequence(message.publication);
+          if (sequenced instanceof Promise) sequenced.catch(() => {});
+          return;
+        }
         this.route(message.publication, workerId);
         return;
       case 'open':
@@ -286,6 +297,20 @@ export class Router {
 
   private effectiveReadiness(): Readiness {
     return this.readiness === 'ready' && this.cluster && !this.cluster.redisUp ? 'redis-down' : this.readiness;
+  }
+
+  /**
+   * Numbers a channel frame, keeps it, and sends it to every worker with members, the one it
+   * came from included: members get a channel's frames in one order, whichever worker sent them.
+   */
+  private sequence(publication: Publication): number | Promise<number> {
+    const channel = publication.topic.slice(3);
+    const { keep: _keep, ...rest } = publication;
+    if (this.sync) return this.sync.sequence(channel, rest);
+    if (!this.history) throw new Error('history is off (--history 0)');
+    const { seq, kept } = this.history.append(channel, publication.frame, publication.ackId);
+    this.route({ ...rest, frame: withId(kept, publication.ackId), seq }, undefined);
+    return seq;
   }
 
   /** Forwards a publication to every other worker with subscribers of its topic, and with --redis to the other nodes. */
@@ -516,6 +541,14 @@ export class Router {
       case 'group-leave':
         this.groups.leave(request.fd, request.topic);
         return null;
+      case 'history-replay':
+        if (sync) return sync.replay(request);
+        if (!this.history) throw new Error('history is off (--history 0)');
+        return this.history.read(request);
+      case 'history-publish': {
+        const seq = this.sequence({ topic: channelTopic(request.channel), frame: request.frame, ...(request.ackId !== undefined ? { ackId: request.ackId } : {}) });
+        return seq instanceof Promise ? seq.then((n) => ({ seq: n })) : { seq };
+      }
     }
   }
 

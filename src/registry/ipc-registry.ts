@@ -2,6 +2,7 @@ import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { DashboardStats, RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 import type { Registry } from './registry.js';
+import type { Replay, ReplayRequest } from '../history/sequenced-frame.js';
 
 /** The registry in the primary, reached over the cluster channel. */
 export class IpcRegistry implements Registry {
@@ -53,6 +54,20 @@ export class IpcRegistry implements Registry {
 
   hasMembers(channel: string): Promise<boolean> {
     return this.ask({ op: 'has-members', channel });
+  }
+
+  historyReplay(request: ReplayRequest): Promise<Replay> {
+    return this.ask({
+      op: 'history-replay',
+      channel: request.channel,
+      since: request.since,
+      ...(request.epoch !== undefined ? { epoch: request.epoch } : {}),
+      ...(request.limit !== undefined ? { limit: request.limit } : {}),
+    });
+  }
+
+  async historyPublish(channel: string, frame: string, ackId: string | undefined): Promise<number> {
+    return (await this.ask({ op: 'history-publish', channel, frame, ...(ackId !== undefined ? { ackId } : {}) })).seq;
   }
 
   stats(): Promise<ServerStats> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
-import { AT_LEAST, COUNT_ADMIT, COUNT_RELEASE, HEARTBEAT, NODE_REPLACE, NODE_SET, TOKEN_ADMIT } from './redis-scripts.js';
+import { AT_LEAST, COUNT_ADMIT, COUNT_RELEASE, HEARTBEAT, HISTORY_APPEND, HISTORY_READ, NODE_REPLACE, NODE_SET, TOKEN_ADMIT } from './redis-scripts.js';
+import { isCluster } from '../redis/connection.js';
 
 /** A hash of node parts, as the scripts return it: field → (node → value). */
 export type NodeParts = Map<string, Record<string, unknown>>;
@@ -13,6 +14,8 @@ interface Scripted {
   cvHeartbeat(key: string, node: string, ttlMs: number): Promise<[string[], string[]]>;
   cvAtLeast(key: string, value: number): Promise<number>;
   cvTokenAdmit(key: string): Promise<string | null>;
+  cvHistoryAppend(stream: string, meta: string, open: string, size: number, ttlMs: number, channel: string, rest: string, epoch: string, sharded: string): Promise<number>;
+  cvHistoryRead(stream: string, meta: string, epoch: string, ttlMs: number): Promise<[string, number, number, [string, string[]][]]>;
 }
 
 /** What kind of state a key holds, read back from its name when a dead node's keys are taken out. */
@@ -38,6 +41,7 @@ export class RedisRegistry {
   private readonly redis: RedisClient & Scripted;
   /** Keys this node has a part in, so that they can be found when it is gone. */
   private readonly indexed = new Set<string>();
+  private readonly sharded: boolean;
 
   constructor(
     client: RedisClient,
@@ -52,6 +56,9 @@ export class RedisRegistry {
     define('cvHeartbeat', 1, HEARTBEAT);
     define('cvAtLeast', 1, AT_LEAST);
     define('cvTokenAdmit', 1, TOKEN_ADMIT);
+    define('cvHistoryAppend', 2, HISTORY_APPEND);
+    define('cvHistoryRead', 2, HISTORY_READ);
+    this.sharded = isCluster(client);
     this.redis = client as RedisClient & Scripted;
   }
 
@@ -154,6 +161,22 @@ export class RedisRegistry {
       await this.index(key);
       await this.redis.hset(key, node, count);
     } else await this.redis.hdel(key, node);
+  }
+
+  // History: a stream per channel, and its epoch and counter, in the slot of its bus channel.
+  /** The bus channel of a topic: hash-tagged, so that the history script may publish to it on a Redis Cluster. */
+  busChannel(topic: string): string {
+    return `${this.prefix}:b:{${topic}}`;
+  }
+
+  async historyAppend(topic: string, open: string, rest: string, size: number, ttlMs: number, epoch: string): Promise<number> {
+    return this.redis.cvHistoryAppend(`${this.prefix}:h:{${topic}}`, `${this.prefix}:hm:{${topic}}`, open, size, ttlMs, this.busChannel(topic), rest, epoch, this.sharded ? '1' : '0');
+  }
+
+  async historyRead(topic: string, epoch: string, ttlMs: number): Promise<{ epoch: string; seq: number; now: number; frames: { seq: number; frame: string; at: number }[] }> {
+    const [current, seq, now, entries] = await this.redis.cvHistoryRead(`${this.prefix}:h:{${topic}}`, `${this.prefix}:hm:{${topic}}`, epoch, ttlMs);
+    const frames = entries.map(([id, fields]) => ({ seq: Number(id.slice(0, id.indexOf('-'))), frame: fields[1]!, at: Number(fields[3]) }));
+    return { epoch: current, seq: Number(seq), now: Number(now), frames };
   }
 
   // Temporary tokens: Redis expires them.

@@ -100,3 +100,41 @@ if not v then return false end
 if v == '' then redis.call('DEL', KEYS[1]) end
 return v
 `;
+
+/**
+ * Numbers a channel frame, keeps it in the channel's stream (the last ARGV[2], for ARGV[3] ms)
+ * and publishes it, in one step: every node gets a channel's frames in seq order. ARGV[1] is
+ * the frame without its closing brace; the message is "*", seq, epoch, frame, and ARGV[5].
+ */
+export const HISTORY_APPEND = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+end
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local kept = ARGV[1] .. ',"seq":' .. seq .. '}'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], seq .. '-1', 'f', kept, 't', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local message = '*\\n' .. seq .. '\\n' .. epoch .. '\\n' .. kept .. '\\n' .. ARGV[5]
+if ARGV[7] == '1' then redis.call('SPUBLISH', ARGV[4], message) else redis.call('PUBLISH', ARGV[4], message) end
+return seq
+`;
+
+/** A channel's epoch (made ARGV[1] when it has none), latest seq, Redis's clock and kept frames. */
+export const HISTORY_READ = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {epoch, seq, now, redis.call('XRANGE', KEYS[1], '-', '+')}
+`;

@@ -1,5 +1,6 @@
 import type { DashboardStats, ServerStats } from '../ipc/messages.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
+import type { Replay, ReplayRequest } from '../history/sequenced-frame.js';
 
 /**
  * Global membership, user ids and temporary tokens, as an event worker sees them. The
@@ -45,6 +46,11 @@ export interface Registry {
   pusherUsers(app: string, channel: string): Promise<string[]>;
   /** Closes every connection of a user, on every worker. */
   pusherTerminate(app: string, userId: string): Promise<void>;
+
+  // History (--history): replays for recovering joiners, and kept HTTP publishes.
+  historyReplay(request: ReplayRequest): Promise<Replay>;
+  /** Numbers, keeps and publishes a channel frame; resolves with its seq. */
+  historyPublish(channel: string, frame: string, ackId: string | undefined): Promise<number>;
 
   // WebSocket apps' groups, by topic.
   groupJoin(fd: number, topic: string): Promise<void>;

@@ -3,6 +3,7 @@ import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js
 import { HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
 import type { Readiness, WorkerUsage } from '../ipc/messages.js';
+import { historyTopic } from '../history/sequenced-frame.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
@@ -220,6 +221,15 @@ export class EventServer implements WorkerServices {
     }
     this.framesPublished++;
     const binary = typeof frame !== 'string';
+    if (!binary && this.config.history > 0 && topic.startsWith('ch:')) {
+      // Numbered by the primary (or Redis) first, then delivered here like everywhere else.
+      if (!crosses && !this.admitAcross(options.from, frame.length)) {
+        this.ipcRefused++;
+        return false;
+      }
+      bus.publish({ topic, frame, keep: true, ...(options.ackId ? { ackId: options.ackId } : {}), ...(options.except !== undefined ? { except: options.except } : {}) });
+      return true;
+    }
     const except = options.except === undefined ? undefined : this.locals.get(options.except)?.connection;
     this.transport.publish(topic, frame, except, binary);
     if (crosses) {
@@ -368,9 +378,11 @@ export class EventServer implements WorkerServices {
   /** A publication from another worker: the same bytes, to the local subscribers. */
   private deliver(publication: Publication): void {
     const except = publication.except === undefined ? undefined : this.locals.get(publication.except)?.connection;
-    if (publication.binary) this.transport.publish(publication.topic, Buffer.from(publication.frame, 'base64'), except, true);
-    else this.transport.publish(publication.topic, publication.frame, except);
-    this.native.delivered(publication);
+    // A numbered frame goes to the members whose replay is out (historyTopic).
+    const topic = publication.seq === undefined ? publication.topic : historyTopic(publication.topic);
+    if (publication.binary) this.transport.publish(topic, Buffer.from(publication.frame, 'base64'), except, true);
+    else this.transport.publish(topic, publication.frame, except);
+    this.native.delivered(publication, topic);
   }
 }
 

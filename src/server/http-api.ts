@@ -70,6 +70,14 @@ export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
     const message = body['message'];
     if (typeof message !== 'string' || message === '') return jsonReply(400, { error: HttpErrors.invalidMessage });
     const channel = body['channel'];
+    if (config.history > 0 && typeof channel === 'string' && channel !== '') {
+      // Kept even with no member: a client that is reconnecting gets it.
+      const problem = channelNameProblem(channel);
+      if (problem) return jsonReply(400, { error: problem });
+      const ackId = hub.newAckId();
+      const seq = await registry.historyPublish(channel, envelope('broadcast-action', message, undefined, ackId), ackId);
+      return jsonReply(200, { success: 'Message sent successfully!', seq });
+    }
     if (typeof channel !== 'string' || !(await registry.hasMembers(channel))) {
       return jsonReply(404, { error: HttpErrors.channelNotFound });
     }
@@ -80,9 +88,28 @@ export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
     return jsonReply(200, { success: 'Message sent successfully!' });
   };
 
+  /** The backlog of a channel, by the rules of channel-connect with `since`. */
+  const history: HttpHandler = async (request): Promise<HttpReply> => {
+    const channel = request.query.get('channel') ?? '';
+    const problem = channel === '' ? 'Query parameter "channel" is required.' : channelNameProblem(channel);
+    if (problem) return jsonReply(400, { error: problem });
+    const count = (name: string): number | undefined | 'invalid' => {
+      const raw = request.query.get(name);
+      if (raw === null || raw === '') return undefined;
+      return /^\d{1,15}$/.test(raw) ? Number(raw) : 'invalid';
+    };
+    const since = count('since');
+    const limit = count('limit');
+    if (since === 'invalid' || limit === 'invalid') return jsonReply(400, { error: 'Query parameters "since" and "limit" must be whole numbers, 0 or more.' });
+    const epoch = request.query.get('epoch');
+    const replay = await registry.historyReplay({ channel, since: since ?? 0, ...(epoch ? { epoch } : {}), ...(limit !== undefined ? { limit } : {}) });
+    return jsonReply(200, { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, frames: replay.frames.map((frame) => JSON.parse(frame) as unknown) });
+  };
+
   return [
     { method: 'POST', path: '/conveyor/auth', handler: guarded(mintToken) },
     { method: 'POST', path: '/conveyor/message', handler: guarded(sendMessage) },
+    ...(config.history > 0 ? [{ method: 'GET' as const, path: '/conveyor/history', handler: guarded(history) }] : []),
   ];
 }
 

@@ -60,8 +60,8 @@ export interface Mount {
   rateLimited(connection: Connection): void;
   /** How this protocol tells its clients to go when the server drains (restart: SIGHUP). */
   drainClose(restart: boolean): { code: number; reason: string };
-  /** A publication from another worker was just delivered to this worker's subscribers. */
-  delivered(publication: Publication): void;
+  /** A publication from another worker was just delivered to this worker's subscribers of `topic`. */
+  delivered(publication: Publication, topic: string): void;
   /** Counters for the worker's usage report. */
   usage(): Record<string, number>;
   /**

@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
 import { FrameErrors, HttpErrors, ServiceUnavailable } from '../errors.js';
+import { historyTopic, withId } from '../history/sequenced-frame.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
-import type { Hub, ProtocolOptions, Session } from '../protocol/native/hub.js';
+import type { Hub, Recovery, ProtocolOptions, Session } from '../protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
 import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
 import type { FanoutItem } from '../tasks/types.js';
@@ -120,6 +121,7 @@ export class NativeMount implements Mount, Hub {
     this.sockets.delete(connection.fd);
     const { channel } = socket.session;
     for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
+    if (channel !== null) this.unsubscribeMember(historyTopic(channelTopic(channel)), connection.fd);
     this.acks.forget(connection.fd);
     this.services.registry.close(connection.fd);
     if (channel !== null) this.services.hooks.run('channelLeft', { id: connection.fd, channel, protocol: 'native' });
@@ -134,8 +136,9 @@ export class NativeMount implements Mount, Hub {
     return restart ? { code: 1012, reason: 'Server restarting' } : { code: 1001, reason: 'Server shutting down' };
   }
 
-  delivered(publication: Publication): void {
-    if (publication.ackId) this.trackTopic(publication.ackId, publication.topic, publication.frame, publication.except);
+  /** A publication from elsewhere went out on `topic` here: its recipients owe an acknowledgment. */
+  delivered(publication: Publication, topic: string): void {
+    if (publication.ackId) this.trackTopic(publication.ackId, topic, publication.frame, publication.except);
   }
 
   tick(): void {}
@@ -187,7 +190,8 @@ export class NativeMount implements Mount, Hub {
       ...(from !== undefined ? { from } : {}),
       ...(options.ackId ? { ackId: options.ackId } : {}),
     });
-    if (sent && options.ackId) this.trackTopic(options.ackId, topic, frame, except);
+    // A numbered frame is tracked when it comes back numbered (delivered()).
+    if (sent && options.ackId && !this.numbered(topic)) this.trackTopic(options.ackId, topic, frame, except);
     return sent;
   }
 
@@ -206,15 +210,25 @@ export class NativeMount implements Mount, Hub {
     socket.outputs = socket.outputs.then(guarded).finally(() => socket.chained--);
   }
 
-  async join(session: Session, channel: string): Promise<void> {
+  async join(session: Session, channel: string, recovery?: Recovery): Promise<void> {
     const socket = this.sockets.get(session.fd);
     if (!socket) return;
     const previous = session.channel;
-    if (previous === channel) return void (await this.services.registry.join(session.fd, channel));
+    const history = this.services.config.history > 0;
+    const recovering = history && recovery !== undefined;
+    if (previous === channel) {
+      await this.services.registry.join(session.fd, channel);
+      if (recovering) await this.recover(socket, channel, recovery, false);
+      return;
+    }
     // Subscribe before the registry knows: a publication routed here after the join must find the socket subscribed.
     this.move(socket, previous === null ? LOBBY_TOPIC : channelTopic(previous), channelTopic(channel));
+    if (previous !== null && history) this.unsubscribe(socket, historyTopic(channelTopic(previous)));
+    // A recovering joiner gets the numbered frames only after its replay, which covers those before.
+    if (history && !recovering) this.subscribe(socket, historyTopic(channelTopic(channel)));
     session.channel = channel;
     await this.services.registry.join(session.fd, channel);
+    if (recovering) await this.recover(socket, channel, recovery, true);
     if (previous !== null) this.services.hooks.run('channelLeft', { id: session.fd, channel: previous, protocol: 'native' });
     this.services.hooks.run('channelJoined', { id: session.fd, channel, protocol: 'native' });
   }
@@ -224,6 +238,7 @@ export class NativeMount implements Mount, Hub {
     if (!socket || session.channel === null) return;
     const channel = session.channel;
     this.move(socket, channelTopic(channel), LOBBY_TOPIC);
+    if (this.services.config.history > 0) this.unsubscribe(socket, historyTopic(channelTopic(channel)));
     session.channel = null;
     await this.services.registry.leave(session.fd);
     this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'native' });
@@ -310,6 +325,38 @@ export class NativeMount implements Mount, Hub {
     const members = this.topicMembers.get(topic);
     if (!members) return;
     this.acks.track(ackId, frame, except === undefined ? members : [...members].filter((fd) => fd !== except));
+  }
+
+  /** With --history, frames published to a channel are numbered before anyone gets them. */
+  private numbered(topic: string): boolean {
+    return this.services.config.history > 0 && topic.startsWith('ch:');
+  }
+
+  /**
+   * Sends a recovering joiner `channel-recovery` and the kept frames after `since`, then lets
+   * the live frames through. The replay is read after every frame up to its last seq reached
+   * this worker, and the socket takes the numbered frames only from then on: none is missed,
+   * none comes twice.
+   */
+  private async recover(socket: NativeSocket, channel: string, recovery: Recovery, fresh: boolean): Promise<void> {
+    const topic = historyTopic(channelTopic(channel));
+    // Already a member: the live frames reach it; they stop until the replay is out.
+    if (!fresh) this.unsubscribe(socket, topic);
+    const replay = await this.services.registry.historyReplay({ channel, ...recovery });
+    if (!this.sockets.has(socket.session.fd) || socket.session.channel !== channel) return;
+    const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
+    const id = this.newAckId();
+    this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.session.fd, ...(id ? { id } : {}) }), id);
+    for (const kept of replay.frames) {
+      const ackId = this.newAckId();
+      this.sendNow(socket, withId(kept, ackId), ackId);
+    }
+    this.subscribe(socket, topic);
+  }
+
+  private unsubscribe(socket: NativeSocket, topic: string): void {
+    socket.connection.unsubscribe(topic);
+    this.unsubscribeMember(topic, socket.session.fd);
   }
 
   private move(socket: NativeSocket, from: string, to: string): void {

@@ -1,3 +1,10 @@
+/** Where a reconnecting client stopped in a channel: `channel-connect` with `since`. */
+export interface Recovery {
+  since: number;
+  epoch?: string;
+  limit?: number;
+}
+
 /** One socket's protocol state. */
 export interface Session {
   readonly fd: number;
@@ -27,7 +34,8 @@ export interface Hub {
    * (`from`, or `except`; none for HTTP publishes).
    */
   publish(topic: string, frame: string, options?: { except?: Session; from?: Session; ackId?: string }): boolean;
-  join(session: Session, channel: string): Promise<void>;
+  /** Joins a channel; with `recovery` (and --history) the joiner first gets what it missed since then. */
+  join(session: Session, channel: string, recovery?: Recovery): Promise<void>;
   leave(session: Session): Promise<void>;
   assoc(session: Session, userId: string | number): Promise<void>;
   consumeToken(token: string, channel: string): Promise<boolean>;

@@ -1,0 +1,55 @@
+/**
+ * A channel frame as history keeps it: the envelope with `"seq":S` after `fd` and without the
+ * acknowledgment id, which each delivery gets afresh.
+ */
+
+/** The uWS topic of a channel's sequenced frames: members get them once their replay is out. */
+export function historyTopic(topic: string): string {
+  return `h|${topic}`;
+}
+
+/** Adds `"seq":seq` to a frame published with `ackId` (or none); returns the kept frame. */
+export function keptFrame(frame: string, seq: number, ackId: string | undefined): string {
+  const suffix = ackId === undefined ? '}' : `,"id":${JSON.stringify(ackId)}}`;
+  const base = frame.endsWith(suffix) ? frame.slice(0, frame.length - suffix.length) : frame.slice(0, -1);
+  return `${base},"seq":${seq}}`;
+}
+
+/** A kept frame as it goes out: with a fresh acknowledgment id when there is one. */
+export function withId(kept: string, ackId: string | undefined): string {
+  return ackId === undefined ? kept : `${kept.slice(0, -1)},"id":${JSON.stringify(ackId)}}`;
+}
+
+/** What a recovering joiner is told first, and the frames that follow it. */
+export interface Replay {
+  channel: string;
+  epoch: string;
+  /** The channel's latest seq at the join. */
+  seq: number;
+  recovered: boolean;
+  /** Kept frames, oldest first. */
+  frames: string[];
+}
+
+export interface ReplayRequest {
+  channel: string;
+  since: number;
+  epoch?: string | undefined;
+  limit?: number | undefined;
+}
+
+/**
+ * Picks what to replay from the kept frames (seq ascending) of a channel at `latest`, by
+ * PROTOCOL.md's rules: every frame after `since` when they are all kept; otherwise every kept
+ * frame of the epoch, with `recovered` false. `limit` keeps the last K.
+ */
+export function pickReplay(request: ReplayRequest, epoch: string, latest: number, kept: { seq: number; frame: string }[]): Replay {
+  const sameEpoch = (request.epoch === undefined || request.epoch === epoch) && request.since <= latest;
+  let frames = sameEpoch ? kept.filter((f) => f.seq > request.since) : kept;
+  let recovered = sameEpoch && (request.since === latest || (frames.length > 0 && frames[0]!.seq === request.since + 1));
+  if (request.limit !== undefined && frames.length > request.limit) {
+    frames = request.limit === 0 ? [] : frames.slice(-request.limit);
+    recovered = false;
+  }
+  return { channel: request.channel, epoch, seq: latest, recovered, frames: frames.map((f) => f.frame) };
+}
