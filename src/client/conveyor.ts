@@ -59,6 +59,11 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
   private seen = new RecentIds();
   private readonly unacknowledged = new Set<string>();
   private joining: PendingJoin | undefined;
+  /** Per channel: the epoch and last seq received, to rejoin from there and drop what came twice. */
+  private readonly positions = new Map<string, { epoch: string | undefined; seq: number }>();
+  /** The replay under way: how many frames are left, and the fds this client had before (its own frames). */
+  private replaying: { channel: string; left: number } | undefined;
+  private readonly ownFds: number[] = [];
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
   private readonly probePrefix = `conveyor:join:${this.idPrefix}:`;
@@ -120,7 +125,10 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
   connectChannel(channel: string | null | undefined = this.options.channel): void {
     if (!channel) return;
     this.options.channel = channel;
-    this.sendNow({ action: 'channel-connect', channel, auth: this.options.token ?? null });
+    // Servers without history ignore `since`; with it, the rejoin brings what was missed.
+    const position = this.positions.get(channel);
+    const recovery = position ? { since: position.seq, ...(position.epoch !== undefined ? { epoch: position.epoch } : {}) } : { since: 0, limit: this.options.backlog };
+    this.sendNow({ action: 'channel-connect', channel, auth: this.options.token ?? null, ...recovery });
   }
 
   /**
@@ -262,6 +270,7 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
       if (!this.seen.firstSight(frame.id)) return;
     }
     if (this.handleInternal(frame)) return;
+    if (typeof frame.seq === 'number' && !this.firstOfSeq(frame)) return;
     this.options.onMessage(frame.data, frame.fd);
     if (frame.action === 'connection-info') return;
     const presence = presenceOf(frame);
@@ -272,11 +281,50 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
     this.emit('message', frame.data, frame.fd, frame);
   }
 
+  /**
+   * A numbered frame of the client's channel: false when it came before (a replay meeting
+   * live frames), or when it is one of this client's own earlier messages in a replay.
+   */
+  private firstOfSeq(frame: ServerFrame): boolean {
+    const channel = this.options.channel;
+    if (!channel) return true;
+    const replaying = this.replaying?.channel === channel && this.replaying.left > 0;
+    if (replaying) this.replaying!.left--;
+    let position = this.positions.get(channel);
+    if (!position) this.positions.set(channel, (position = { epoch: undefined, seq: 0 }));
+    if (frame.seq! <= position.seq) return false;
+    position.seq = frame.seq!;
+    return !(replaying && frame.fd !== undefined && this.ownFds.includes(frame.fd));
+  }
+
+  private onRecovery(data: Record<string, unknown>): void {
+    const channel = String(data['channel']);
+    const epoch = String(data['epoch']);
+    const seq = Number(data['seq']);
+    const replayed = Number(data['replayed']);
+    const before = this.positions.get(channel);
+    const sameEpoch = before !== undefined && (before.epoch === undefined || before.epoch === epoch) && before.seq <= seq;
+    // A new epoch numbers from 1 again: what came before says nothing of the frames now.
+    this.positions.set(channel, { epoch, seq: sameEpoch ? before.seq : 0 });
+    this.replaying = { channel, left: replayed };
+    const recovered = data['recovered'] === true;
+    const initial = before === undefined;
+    const missed = initial ? undefined : sameEpoch ? Math.max(0, seq - before.seq - replayed) : undefined;
+    this.emit('recovery', { channel, epoch, seq, recovered, replayed, missed, initial });
+  }
+
   /** Frames that only the client itself asked for; true when `frame` was one. */
   private handleInternal(frame: ServerFrame): boolean {
     if (frame.action === 'connection-info') {
       this.fd = connectionFd(frame) ?? this.fd;
+      // Its fds on every connection: after a reconnect, a replay holds its own earlier frames.
+      if (this.fd !== undefined && !this.ownFds.includes(this.fd)) this.ownFds.push(this.fd);
+      if (this.ownFds.length > 64) this.ownFds.shift();
       return false;
+    }
+    if (frame.action === 'channel-recovery' && typeof frame.data === 'object' && frame.data !== null) {
+      this.onRecovery(frame.data as Record<string, unknown>);
+      return true;
     }
     if (frame.action === 'acknowledge-action' && typeof frame.data === 'string' && frame.fd === undefined) {
       if (!this.unacknowledged.delete(frame.data)) return false;

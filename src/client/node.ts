@@ -11,4 +11,4 @@ export default class Conveyor extends ConveyorClient {
 
 export { Conveyor, ConveyorClient };
 export { DEFAULT_OPTIONS } from './options.js';
-export type { ConveyorEvents, ConveyorOptions, OverflowPolicy, Presence, ServerFrame } from './types.js';
+export type { ConveyorEvents, ConveyorOptions, OverflowPolicy, Presence, Recovery, ServerFrame } from './types.js';

@@ -23,6 +23,7 @@ export const DEFAULT_OPTIONS: Readonly<ConveyorOptions> = {
   onCloseCallback: noop,
   onError: noop,
   reconnect: false,
+  backlog: 0,
   reconnectDelay: 5000,
   reconnectDelayMax: 60_000,
   maxReconnectAttempts: Number.POSITIVE_INFINITY,

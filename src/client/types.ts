@@ -6,7 +6,25 @@ export interface ServerFrame {
   action: string;
   data?: unknown;
   fd?: number;
+  /** With history on the server: the frame's number in its channel. */
+  seq?: number;
   id?: string;
+}
+
+/** What a join with history told the client (server started with --history). */
+export interface Recovery {
+  channel: string;
+  epoch: string;
+  /** The channel's latest seq at the join. */
+  seq: number;
+  /** True when the client now has every frame since it left (or asked for). */
+  recovered: boolean;
+  /** Frames the server replays now, before the live ones. */
+  replayed: number;
+  /** Frames lost for good, when that is known (same epoch); undefined when the history was lost. */
+  missed: number | undefined;
+  /** True for the client's first join of the channel (the backlog), false for a rejoin after a reconnect. */
+  initial: boolean;
 }
 
 /** A presence change in the client's channel (server started with --presence). */
@@ -55,6 +73,11 @@ export interface ConveyorOptions {
   onCloseCallback: (event?: unknown) => void;
   onError: (error: unknown) => void;
   reconnect: boolean;
+  /**
+   * With history on the server: frames of the channel's backlog to get on the first join
+   * (0: none). After a reconnect the client always asks for what it missed.
+   */
+  backlog: number;
   /** Base delay of the reconnect backoff, ms. */
   reconnectDelay: number;
   /** Longest reconnect delay, ms. */
@@ -83,6 +106,8 @@ export interface ConveyorEvents {
   /** Frames of the app: not connection-info, presence, join refusals or acknowledgment answers, and each id once. */
   message: (data: unknown, fd: number | undefined, frame: ServerFrame) => void;
   presence: (presence: Presence) => void;
+  /** A join with history: whether the client got every frame it missed, and what is replayed now. */
+  recovery: (recovery: Recovery) => void;
   close: (code: number, reason: string) => void;
   /** Transport errors, refused joins, refused handshakes, giving up. */
   error: (error: Error) => void;

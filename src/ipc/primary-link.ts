@@ -35,10 +35,16 @@ export class PrimaryLink {
     this.queue.push(message);
   }
 
-  request<R>(request: Request): Promise<R> {
+  /**
+   * Asks the primary. `onArrival` runs the moment the answer is read, before any message
+   * after it in the same batch: what must happen between two messages cannot wait for the
+   * promise, whose continuation runs only after the whole batch.
+   */
+  request<R>(request: Request, onArrival?: (result: R) => void): Promise<R> {
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const settle = onArrival ? (value: unknown): void => (onArrival(value as R), resolve(value as R)) : (resolve as (value: unknown) => void);
+      this.pending.set(id, { resolve: settle, reject });
       this.queue.push({ type: 'request', id, request });
     });
   }

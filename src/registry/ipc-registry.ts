@@ -56,14 +56,15 @@ export class IpcRegistry implements Registry {
     return this.ask({ op: 'has-members', channel });
   }
 
-  historyReplay(request: ReplayRequest): Promise<Replay> {
-    return this.ask({
-      op: 'history-replay',
+  historyReplay(request: ReplayRequest, onArrival?: (replay: Replay) => void): Promise<Replay> {
+    const body = {
+      op: 'history-replay' as const,
       channel: request.channel,
       since: request.since,
       ...(request.epoch !== undefined ? { epoch: request.epoch } : {}),
       ...(request.limit !== undefined ? { limit: request.limit } : {}),
-    });
+    };
+    return this.link.request<Replay>({ kind: 'registry', body }, onArrival);
   }
 
   async historyPublish(channel: string, frame: string, ackId: string | undefined): Promise<number> {

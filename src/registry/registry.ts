@@ -48,7 +48,11 @@ export interface Registry {
   pusherTerminate(app: string, userId: string): Promise<void>;
 
   // History (--history): replays for recovering joiners, and kept HTTP publishes.
-  historyReplay(request: ReplayRequest): Promise<Replay>;
+  /**
+   * The replay of a recovering joiner. `onArrival` runs as the answer arrives, before any
+   * publication that follows it: the joiner must take the live frames from exactly there.
+   */
+  historyReplay(request: ReplayRequest, onArrival?: (replay: Replay) => void): Promise<Replay>;
   /** Numbers, keeps and publishes a channel frame; resolves with its seq. */
   historyPublish(channel: string, frame: string, ackId: string | undefined): Promise<number>;
 

@@ -342,16 +342,18 @@ export class NativeMount implements Mount, Hub {
     const topic = historyTopic(channelTopic(channel));
     // Already a member: the live frames reach it; they stop until the replay is out.
     if (!fresh) this.unsubscribe(socket, topic);
-    const replay = await this.services.registry.historyReplay({ channel, ...recovery });
-    if (!this.sockets.has(socket.session.fd) || socket.session.channel !== channel) return;
-    const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
-    const id = this.newAckId();
-    this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.session.fd, ...(id ? { id } : {}) }), id);
-    for (const kept of replay.frames) {
-      const ackId = this.newAckId();
-      this.sendNow(socket, withId(kept, ackId), ackId);
-    }
-    this.subscribe(socket, topic);
+    await this.services.registry.historyReplay({ channel, ...recovery }, (replay) => {
+      // Synchronously as the answer arrives: the next publication in the same batch is live.
+      if (!this.sockets.has(socket.session.fd) || socket.session.channel !== channel) return;
+      const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
+      const id = this.newAckId();
+      this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.session.fd, ...(id ? { id } : {}) }), id);
+      for (const kept of replay.frames) {
+        const ackId = this.newAckId();
+        this.sendNow(socket, withId(kept, ackId), ackId);
+      }
+      this.subscribe(socket, topic);
+    });
   }
 
   private unsubscribe(socket: NativeSocket, topic: string): void {
