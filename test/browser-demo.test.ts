@@ -148,3 +148,21 @@ test('the Pusher demo page (laravel-echo on pusher-js, bundled) in two browser p
   await ada.locator('#count', { hasText: '1' }).waitFor();
   assert.deepEqual(errors, []);
 });
+
+test('with --history, a page that joins later first shows the channel\'s last messages', async (t) => {
+  const server = await startServer(['--demo', '--history', '50'], t);
+  const errors: string[] = [];
+  const ada = await openDemo(server.httpUrl, errors);
+  const bob = await openDemo(server.httpUrl, errors);
+  await join(ada, 'Ada', 'history-room');
+  await join(bob, 'Bob', 'history-room');
+  await say(ada, bob, 'Ada', 'first');
+  await say(ada, bob, 'Ada', 'second');
+  const carl = await openDemo(server.httpUrl, errors);
+  await join(carl, 'Carl', 'history-room');
+  const lines = await carl.locator('#messages li').allTextContents();
+  const backlog = lines.indexOf('Last 2 messages of history-room:');
+  assert.ok(backlog >= 0, JSON.stringify(lines));
+  assert.deepEqual(lines.slice(backlog + 1, backlog + 3), ['Ada: first', 'Ada: second']);
+  assert.deepEqual(errors, []);
+});

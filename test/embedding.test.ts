@@ -6,50 +6,11 @@ import { attemptHandshake } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
 import { fetchHealth, placeOnWorkers, processIds } from './helpers/server-health.js';
 import { startNode, type RunningServer } from './helpers/server.js';
-import { startRedis } from './helpers/redis.js';
+import { Plain, embedServer } from './helpers/embedded.js';
 
 const example = (name: string): string => fileURLToPath(new URL(`../docs/examples/${name}.js`, import.meta.url));
-const EMBED_SERVER = fileURLToPath(new URL('./helpers/embed-server.js', import.meta.url));
 
 /** A plain WebSocket client that keeps every message as text (binary ones as `bin:<hex>`). */
-class Plain {
-  readonly messages: string[] = [];
-  readonly closed: Promise<number>;
-  private waiter: (() => void) | undefined;
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => {
-      this.messages.push(isBinary ? `bin:${(data as Buffer).toString('hex')}` : data.toString());
-      this.waiter?.();
-    });
-    this.closed = new Promise((resolve) => ws.on('close', (code) => resolve(code)));
-    ws.on('error', () => {});
-  }
-
-  static async open(url: string, headers: Record<string, string> = {}): Promise<Plain> {
-    const ws = new WebSocket(url, { headers });
-    const client = new Plain(ws);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    return client;
-  }
-
-  async until(match: (message: string) => boolean, timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (let seen = 0; ; ) {
-      for (; seen < this.messages.length; seen++) if (match(this.messages[seen]!)) return this.messages[seen]!;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching message within ${timeoutMs} ms: ${JSON.stringify(this.messages).slice(0, 1000)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-}
-
 /** Plain clients on `path`, at least one on each of the server's two workers. */
 async function onBothWorkers(server: RunningServer, path: string, count: number, ready: (client: Plain) => Promise<unknown>, t: TestContext): Promise<Plain[]> {
   const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
@@ -133,9 +94,6 @@ test('the hooks example: a handshake without a session cookie is refused with 40
   assert.deepEqual(await whoami.json(), { address: '127.0.0.1' });
 });
 
-async function embedServer(t: TestContext, flags: Record<string, unknown> = {}): Promise<RunningServer> {
-  return startNode([EMBED_SERVER], t, { CONVEYOR_TEST_EMBED_SERVER: '1', CONVEYOR_TEST_FLAGS: JSON.stringify(flags) });
-}
 
 test('groups span workers: publish reaches members on both, created and destroyed once for the server, member events where the socket is; headers and routes reach the app', async (t) => {
   const server = await embedServer(t);
@@ -164,31 +122,6 @@ test('groups span workers: publish reaches members on both, created and destroye
   const withHeader = await Plain.open(`${server.url}/rooms`, { 'x-client': 'probe-7' });
   t.after(() => withHeader.ws.close());
   assert.match(await withHeader.until((m) => m.startsWith('hello')), / probe-7$/);
-});
-
-test('groups span nodes over Redis: a publish and a route reach the members on the other node; created and destroyed once for the whole server', async (t) => {
-  const redis = await startRedis(t);
-  const [one, two] = await Promise.all([embedServer(t, { redis: redis.url, workers: 1 }), embedServer(t, { redis: redis.url, workers: 1 })]);
-  const a = await Plain.open(`${one.url}/rooms`);
-  const b = await Plain.open(`${two.url}/rooms`);
-  t.after(() => [a, b].forEach((c) => c.ws.close()));
-  for (const client of [a, b]) {
-    await client.until((m) => m.startsWith('hello'));
-    client.ws.send('join lounge');
-    await client.until((m) => m === 'done join lounge');
-  }
-  a.ws.send('publish lounge across nodes');
-  await b.until((m) => m === 'across nodes');
-  const announced = await fetch(`${two.httpUrl}/announce`, { method: 'POST', body: JSON.stringify({ group: 'lounge', text: 'from the route on node two' }) });
-  assert.equal(announced.status, 200);
-  await a.until((m) => m === 'from the route on node two');
-  a.ws.close();
-  b.ws.close();
-  const destroyed = (l: Record<string, unknown>): boolean => l['msg'] === 'group destroyed' && l['group'] === 'lounge';
-  await Promise.race([one.waitForLog(destroyed), two.waitForLog(destroyed)]);
-  const count = (msg: string): number => [one, two].reduce((n, server) => n + server.logs.filter((l) => l['msg'] === msg && l['group'] === 'lounge').length, 0);
-  assert.equal(count('group created'), 1);
-  assert.equal(count('group destroyed'), 1);
 });
 
 test('a throwing hook, app callback or route is logged and never takes the worker down', async (t) => {

@@ -5,7 +5,7 @@ import { Fleet, awaitFrame, envelope, uniqueChannel, type Topology } from './hel
 import { FrameClient } from './helpers/frame-client.js';
 import { startRedis, type RunningRedis } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
-import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 
 const TWO_WORKERS: Topology = { label: '2 workers', workers: 2, flags: [] };
 
@@ -16,7 +16,7 @@ interface Received {
 
 /** The SDK as an app uses it: reconnecting, in a channel, recording what it shows the app. */
 async function subscriber(t: TestContext, port: number, channel: string): Promise<{ client: Conveyor; got: Received[]; recoveries: Recovery[]; until(data: unknown): Promise<void> }> {
-  const client = new Conveyor({ port, channel, reconnect: true, reconnectDelay: 50, reconnectDelayMax: 300, heartBeatInterval: 1000 });
+  const client = new Conveyor({ port, channel, reconnect: true, reconnectDelay: 50, reconnectDelayMax: 300, heartBeatInterval: 1000, backlog: 1000 });
   t.after(() => client.close());
   const got: Received[] = [];
   const recoveries: Recovery[] = [];
@@ -54,6 +54,35 @@ function assertExactlyOnceInOrder(got: Received[], sent: string[]): void {
   assert.ok(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1), `consecutive seqs: ${seqs.join(',')}`);
 }
 
+/**
+ * Two publishers send `each` frames at once into a channel: both members see the same frames,
+ * numbered 1 to 2 × `each`, and each publisher's frames in the order it sent them.
+ */
+async function assertOneOrder(publishers: [FrameClient, FrameClient], members: [FrameClient, FrameClient], room: string, each: number): Promise<void> {
+  for (const client of [...publishers, ...members]) await joined(client, room);
+  for (let i = 0; i < each; i++) publishers.forEach((p, n) => p.send({ action: 'broadcast-action', data: `${n}-${i}` }));
+  const numbered = async (member: FrameClient): Promise<string[]> => {
+    await awaitFrame(member, (f) => f.includes(`"seq":${2 * each}}`));
+    return member.frames.filter((f) => f.includes('"seq":'));
+  };
+  const [one, two] = await Promise.all(members.map(numbered));
+  assert.deepEqual(one, two, 'one order for everyone');
+  assert.deepEqual(one!.map((f) => (JSON.parse(f) as { seq: number }).seq), Array.from({ length: 2 * each }, (_, i) => i + 1));
+  const data = one!.map((f) => (JSON.parse(f) as { data: string }).data);
+  assert.deepEqual(data.filter((d) => d.startsWith('0-')), Array.from({ length: each }, (_, i) => `0-${i}`));
+}
+
+/** An SDK subscriber whose link goes through a TCP proxy the test can cut, and a peer in the same channel. */
+async function behindProxy(t: TestContext, server: RunningServer, prefix: string): Promise<{ proxy: TcpProxy; sub: Awaited<ReturnType<typeof subscriber>>; peer: FrameClient }> {
+  const proxy = await startTcpProxy(t, server.port);
+  const room = uniqueChannel(prefix);
+  const sub = await subscriber(t, proxy.port, room);
+  const peer = await FrameClient.connect(server.url);
+  t.after(() => peer.close());
+  await joined(peer, room);
+  return { proxy, sub, peer };
+}
+
 async function joined(client: FrameClient, channel: string, extra: Record<string, unknown> = {}): Promise<void> {
   client.send({ action: 'channel-connect', channel, ...extra });
   await client.barrier();
@@ -68,31 +97,11 @@ describe('history on one machine, two workers', () => {
 
   test('two publishers on different workers: every member on either worker sees the same seq order', async (t) => {
     const [p1, p2, m1, m2] = (await new Fleet(server, TWO_WORKERS, t).spread(4)) as [FrameClient, FrameClient, FrameClient, FrameClient];
-    const room = uniqueChannel('order');
-    for (const client of [p1, p2, m1, m2]) await joined(client, room);
-    for (let i = 0; i < 40; i++) {
-      p1.send({ action: 'broadcast-action', data: `a${i}` });
-      p2.send({ action: 'broadcast-action', data: `b${i}` });
-    }
-    const numbered = async (member: FrameClient): Promise<string[]> => {
-      await awaitFrame(member, (f) => f.includes('"seq":80}'));
-      return member.frames.filter((f) => f.includes('"seq":'));
-    };
-    const [one, two] = await Promise.all([numbered(m1), numbered(m2)]);
-    assert.deepEqual(one, two, 'one order for everyone');
-    assert.deepEqual(one.map((f) => (JSON.parse(f) as { seq: number }).seq), Array.from({ length: 80 }, (_, i) => i + 1));
-    // Each publisher's own frames in the order it sent them.
-    const data = one.map((f) => (JSON.parse(f) as { data: string }).data);
-    assert.deepEqual(data.filter((d) => d.startsWith('a')), Array.from({ length: 40 }, (_, i) => `a${i}`));
+    await assertOneOrder([p1, p2], [m1, m2], uniqueChannel('order'), 40);
   });
 
   test('a subscriber whose link is cut gets, after its SDK reconnects, every message exactly once and in order', async (t) => {
-    const proxy = await startTcpProxy(t, server.port);
-    const room = uniqueChannel('cut');
-    const sub = await subscriber(t, proxy.port, room);
-    const sender = await FrameClient.connect(server.url);
-    t.after(() => sender.close());
-    await joined(sender, room);
+    const { proxy, sub, peer: sender } = await behindProxy(t, server, 'cut');
     const sent = await publish(sender, 120, (i) => {
       if (i === 40 || i === 80) proxy.cut();
     });
@@ -100,6 +109,21 @@ describe('history on one machine, two workers', () => {
     assertExactlyOnceInOrder(sub.got, sent);
     assert.ok(sub.recoveries.length >= 3, `recovered after each cut: ${JSON.stringify(sub.recoveries)}`);
     assert.deepEqual(sub.recoveries.slice(1).map((r) => [r.recovered, r.missed, r.initial]), sub.recoveries.slice(1).map(() => [true, 0, false]));
+  });
+
+  test('after a reconnect the SDK does not show a client its own earlier messages, which the replay holds', async (t) => {
+    const { proxy, sub: me, peer: other } = await behindProxy(t, server, 'own');
+    other.send({ action: 'broadcast-action', data: 'o1' });
+    await me.until('o1');
+    me.client.send('s1', 'broadcast-action');
+    me.client.send('s2', 'broadcast-action');
+    await awaitFrame(other, (f) => f.includes('"s2"'));
+    proxy.cut();
+    other.send({ action: 'broadcast-action', data: 'o2' });
+    await me.until('o2');
+    assert.deepEqual(me.got.map((r) => r.data), ['o1', 'o2']);
+    const rejoin = me.recoveries.at(-1)!;
+    assert.deepEqual([rejoin.recovered, rejoin.initial, rejoin.replayed >= 2], [true, false, true], JSON.stringify(rejoin));
   });
 
   test('a subscriber whose worker is killed with SIGKILL reconnects and misses nothing', async (t) => {
@@ -212,6 +236,24 @@ describe('history rules on the wire: trimmed, another epoch, the backlog, HTTP',
     assert.equal((await fetch(`${server.httpUrl}/conveyor/history?channel=x&since=-1`)).status, 400);
   });
 
+  test('the SDK tells the app how many messages it missed when the history no longer held them', async (t) => {
+    const proxy = await startTcpProxy(t, server.port);
+    const room = uniqueChannel('missed');
+    const sub = await subscriber(t, proxy.port, room);
+    await post(room, 'before');
+    await sub.until('before');
+    // The link is down, and stays down while six more are sent: the history keeps three.
+    proxy.retarget(1);
+    proxy.cut();
+    for (let i = 1; i <= 6; i++) await post(room, `while-away-${i}`);
+    const rejoined = new Promise<Recovery>((resolve) => sub.client.on('recovery', resolve));
+    proxy.retarget(server.port);
+    const recovery = await rejoined;
+    assert.deepEqual([recovery.recovered, recovery.missed, recovery.replayed, recovery.initial], [false, 3, 3, false]);
+    await sub.until('while-away-6');
+    assert.deepEqual(sub.got.map((r) => r.data), ['before', 'while-away-4', 'while-away-5', 'while-away-6']);
+  });
+
   test('a bad since, epoch or limit gets an error frame', async (t) => {
     const client = await FrameClient.connect(server.url);
     t.after(() => client.close());
@@ -251,22 +293,10 @@ describe('history across two nodes over Redis', () => {
   });
 
   test('two publishers on different nodes: members on both see the same seq order', async (t) => {
-    const room = uniqueChannel('nodes-order');
     const clients = [await FrameClient.connect(a.url), await FrameClient.connect(b.url), await FrameClient.connect(a.url), await FrameClient.connect(b.url)];
     t.after(() => clients.forEach((c) => c.close()));
-    for (const client of clients) await joined(client, room);
     const [p1, p2, m1, m2] = clients as [FrameClient, FrameClient, FrameClient, FrameClient];
-    for (let i = 0; i < 30; i++) {
-      p1.send({ action: 'broadcast-action', data: `a${i}` });
-      p2.send({ action: 'broadcast-action', data: `b${i}` });
-    }
-    const numbered = async (member: FrameClient): Promise<string[]> => {
-      await awaitFrame(member, (f) => f.includes('"seq":60}'));
-      return member.frames.filter((f) => f.includes('"seq":'));
-    };
-    const [one, two] = await Promise.all([numbered(m1), numbered(m2)]);
-    assert.deepEqual(one, two);
-    assert.deepEqual(one.map((f) => (JSON.parse(f) as { seq: number }).seq), Array.from({ length: 60 }, (_, i) => i + 1));
+    await assertOneOrder([p1, p2], [m1, m2], uniqueChannel('nodes-order'), 30);
   });
 
   test('a subscriber whose node is killed reconnects to the other node and misses nothing', async (t) => {

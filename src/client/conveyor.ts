@@ -125,9 +125,14 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
   connectChannel(channel: string | null | undefined = this.options.channel): void {
     if (!channel) return;
     this.options.channel = channel;
-    // Servers without history ignore `since`; with it, the rejoin brings what was missed.
+    // Only a client that got numbered frames (a server with history) rejoins from a position;
+    // a first join asks for the backlog only when the app wants one, so it stays the published client's frame.
     const position = this.positions.get(channel);
-    const recovery = position ? { since: position.seq, ...(position.epoch !== undefined ? { epoch: position.epoch } : {}) } : { since: 0, limit: this.options.backlog };
+    const recovery = position
+      ? { since: position.seq, ...(position.epoch !== undefined ? { epoch: position.epoch } : {}) }
+      : this.options.backlog > 0
+        ? { since: 0, limit: this.options.backlog }
+        : {};
     this.sendNow({ action: 'channel-connect', channel, auth: this.options.token ?? null, ...recovery });
   }
 

@@ -49,6 +49,8 @@ ${demoStyles('#2f5bea', '#aab6d6')}</head>
     reconnect: true,
     reconnectDelay: 500,
     reconnectDelayMax: 8000,
+    // With --history: the channel's last messages on joining.
+    backlog: 50,
   });
   let reconnects = 0;
   // One line tells the story of an outage, updated in place, instead of one per attempt.
@@ -79,6 +81,16 @@ ${demoStyles('#2f5bea', '#aab6d6')}</head>
     try { message = typeof data === 'string' ? JSON.parse(data) : data; } catch { message = undefined; }
     if (message && typeof message.text === 'string') add((message.name || 'fd ' + fd) + ': ' + message.text);
     else add('fd ' + fd + ': ' + (typeof data === 'string' ? data : JSON.stringify(data)));
+  });
+  // With --history the server says what a join brought back, and what was lost for good.
+  client.on('recovery', (r) => {
+    if (r.initial) {
+      if (r.replayed > 0) add('Last ' + r.replayed + ' messages of ' + r.channel + ':', 'sys');
+    } else if (r.recovered) {
+      if (r.replayed > 0) add('Caught up: ' + r.replayed + ' messages sent while you were away', 'sys');
+    } else {
+      add(r.missed === undefined ? 'Some messages were lost while you were away (the history restarted)' : 'Missed ' + r.missed + ' messages while you were away', 'sys missed');
+    }
   });
   client.on('presence', (p) => {
     $('count').textContent = String(p.count);
