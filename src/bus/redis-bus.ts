@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Publication } from '../ipc/messages.js';
 import { isCluster, type RedisClient } from '../redis/connection.js';
@@ -23,9 +24,10 @@ export class RedisBus {
   private readonly topics = new Set<string>();
   private readonly sharded: boolean;
   private readonly channelPrefix: string;
-  /** With --history: the last numbered frame delivered here, per topic this node holds. */
-  private readonly routed = new Map<string, { epoch: string; seq: number }>();
-  private waiters: { topic: string; epoch: string; seq: number; resolve: () => void }[] = [];
+  /** Markers this node published and waits to see come back (history reads). */
+  private readonly markers = new Map<string, () => void>();
+  /** Topics whose publications wait while a history read answers (see marker()). */
+  private readonly holding = new Map<string, Publication[]>();
   private readonly controlChannel: string;
   readonly counters: BusCounters = { published: 0, received: 0, failed: 0 };
 
@@ -54,7 +56,6 @@ export class RedisBus {
 
   unsubscribe(topic: string): void {
     if (!this.topics.delete(topic)) return;
-    this.routed.delete(topic);
     void this.call('unsubscribe', [this.channelOf(topic)]);
   }
 
@@ -90,44 +91,54 @@ export class RedisBus {
     return `${this.channelPrefix}{${topic}}`;
   }
 
-  /** The last numbered frame of `topic` this node delivered, in `epoch` (0 if none or another epoch). */
-  routedSeq(topic: string, epoch: string): number {
-    const routed = this.routed.get(topic);
-    return routed && routed.epoch === epoch ? routed.seq : 0;
+  /** Whether this node subscribes to `topic` (it has members of it). */
+  holds(topic: string): boolean {
+    return this.topics.has(topic);
   }
 
-  /** Resolves once this node has delivered frame `seq` of `topic` in `epoch`, or after `ms`. */
-  untilRouted(topic: string, epoch: string, seq: number, ms: number): Promise<void> {
-    if (this.routedSeq(topic, epoch) >= seq) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter = { topic, epoch, seq, resolve };
-      this.waiters.push(waiter);
-      setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
+  /**
+   * A marker for a history read of `topic`. `arrived` resolves when it comes back on the bus
+   * (every frame published before the read has been delivered here then), or after `ms`;
+   * from its arrival the topic's publications wait here until `release()`, so that the
+   * reader can answer before any later frame goes by.
+   */
+  marker(topic: string, ms: number): { text: string; arrived: Promise<void>; release(): void } {
+    const text = `!\n${this.node}:${randomBytes(6).toString('hex')}`;
+    const arrived = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.markers.delete(text);
         resolve();
-      }, ms).unref();
+      }, ms);
+      timer.unref();
+      this.markers.set(text, () => {
+        clearTimeout(timer);
+        this.markers.delete(text);
+        this.holding.set(topic, this.holding.get(topic) ?? []);
+        resolve();
+      });
     });
+    const release = (): void => {
+      const held = this.holding.get(topic);
+      this.holding.delete(topic);
+      for (const publication of held ?? []) this.onPublication(publication);
+    };
+    return { text, arrived, release };
   }
 
   /** A numbered frame ("*", seq, epoch, frame, the rest of the publication): every node delivers it, its publisher's too. */
   private receiveNumbered(message: string): void {
-    const [, seqText, epoch, frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
+    const [, seqText, , frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
     const seq = Number(seqText);
     const publication = { ...(JSON.parse(rest) as Omit<Publication, 'frame'>), frame, seq };
     if (publication.ackId !== undefined) publication.frame = `${frame.slice(0, -1)},"id":${JSON.stringify(publication.ackId)}}`;
     this.counters.received++;
-    this.onPublication(publication);
-    if (this.topics.has(publication.topic)) this.routed.set(publication.topic, { epoch, seq });
-    if (this.waiters.length > 0) {
-      this.waiters = this.waiters.filter((w) => {
-        if (w.topic !== publication.topic || this.routedSeq(w.topic, w.epoch) < w.seq) return true;
-        w.resolve();
-        return false;
-      });
-    }
+    const held = this.holding.get(publication.topic);
+    if (held) held.push(publication);
+    else this.onPublication(publication);
   }
 
   private receive(channel: string, message: string): void {
+    if (message.startsWith('!\n')) return this.markers.get(message)?.();
     if (message.startsWith('*\n')) {
       try {
         return this.receiveNumbered(message);

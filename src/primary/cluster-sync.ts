@@ -312,22 +312,22 @@ export class ClusterSync {
   }
 
   /**
-   * What a recovering joiner gets: the kept frames and the latest seq, read when this node has
-   * delivered exactly up to that seq, so that the replay and the live frames meet without a
-   * gap or a duplicate (the bus and the read travel on different connections).
+   * What a recovering joiner gets: the kept frames and the latest seq, handed to `answer`.
+   * When this node has members, the read publishes a marker in the same step; once it is back,
+   * every frame up to that seq has been delivered here, and later ones wait on the bus until
+   * `answer` has run: the replay and the live frames meet without a gap or a duplicate.
    */
-  async replay(request: ReplayRequest): Promise<Replay> {
+  async replay(request: ReplayRequest, answer: (replay: Replay) => void): Promise<void> {
     this.requireRedis();
     const topic = channelTopic(request.channel);
     const ttlMs = this.historyOptions.historyTtl * 1000;
-    for (let attempt = 0; ; attempt++) {
-      const read = await this.redis.historyRead(topic, newEpoch(), ttlMs);
-      const delivered = this.node.bus.routedSeq(topic, read.epoch);
-      // Frames after the read already went by: read again, they are kept.
-      if (delivered > read.seq && attempt < 5) continue;
-      if (delivered < read.seq) await this.node.bus.untilRouted(topic, read.epoch, read.seq, 2000);
-      const kept = read.frames.filter((f) => f.at > read.now - ttlMs);
-      return pickReplay(request, read.epoch, read.seq, kept);
+    const marker = this.node.bus.holds(topic) ? this.node.bus.marker(topic, 2000) : undefined;
+    try {
+      const read = await this.redis.historyRead(topic, newEpoch(), ttlMs, marker?.text);
+      await marker?.arrived;
+      answer(pickReplay(request, read.epoch, read.seq, read.frames.filter((f) => f.at > read.now - ttlMs)));
+    } finally {
+      marker?.release();
     }
   }
 

@@ -248,7 +248,15 @@ export class Router {
       }
       case 'request':
         const request = message.request;
-        if (request.kind === 'registry') {
+        if (request.kind === 'registry' && request.body.op === 'history-replay' && this.sync) {
+          // Answered from inside the replay, before any frame the bus holds back for it.
+          const id = message.id;
+          this.sync
+            .replay(request.body, (result) => this.send(workerId, { type: 'response', id, ok: true, result }))
+            .catch((error: unknown) =>
+              this.send(workerId, error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) }),
+            );
+        } else if (request.kind === 'registry') {
           this.respond(workerId, message.id, () => this.registryRequest(workerId, request.body));
         } else {
           const id = message.id;
@@ -542,7 +550,6 @@ export class Router {
         this.groups.leave(request.fd, request.topic);
         return null;
       case 'history-replay':
-        if (sync) return sync.replay(request);
         if (!this.history) throw new Error('history is off (--history 0)');
         return this.history.read(request);
       case 'history-publish': {

@@ -125,7 +125,11 @@ if ARGV[7] == '1' then redis.call('SPUBLISH', ARGV[4], message) else redis.call(
 return seq
 `;
 
-/** A channel's epoch (made ARGV[1] when it has none), latest seq, Redis's clock and kept frames. */
+/**
+ * A channel's epoch (made ARGV[1] when it has none), latest seq, Redis's clock and kept
+ * frames; with a marker ARGV[4], publishes it on the channel's bus channel ARGV[3] in the same
+ * step: a subscriber gets every frame up to that seq before the marker, and every later one after.
+ */
 export const HISTORY_READ = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then
@@ -136,5 +140,8 @@ end
 local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[4] ~= '' then
+  if ARGV[5] == '1' then redis.call('SPUBLISH', ARGV[3], ARGV[4]) else redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+end
 return {epoch, seq, now, redis.call('XRANGE', KEYS[1], '-', '+')}
 `;
