@@ -266,6 +266,28 @@ describe('history rules on the wire: trimmed, another epoch, the backlog, HTTP',
   });
 });
 
+test('with --ack, live and replayed numbered frames carry a fresh id after seq, and are not sent again once acknowledged', async (t) => {
+  const server = await startServer(['--history', '10', '--ack', '--ack-timeout', '0.2'], t);
+  for (const message of ['a1', 'a2']) await fetch(`${server.httpUrl}/conveyor/message`, { method: 'POST', body: JSON.stringify({ channel: 'acked', message }) });
+  const client = await FrameClient.connect(server.url, 'socketconveyor.com', { acknowledges: true });
+  t.after(() => client.close());
+  await joined(client, 'acked', { since: 0 });
+  await fetch(`${server.httpUrl}/conveyor/message`, { method: 'POST', body: JSON.stringify({ channel: 'acked', message: 'a3' }) });
+  await awaitFrame(client, (f) => f.includes('"a3"'));
+  const numbered = client.frames.filter((f) => f.startsWith('{"action":"broadcast-action"'));
+  assert.deepEqual(
+    numbered.map((f) => f.replace(/"id":"[^"]+"/, '"id":ID')),
+    [1, 2, 3].map((n) => `{"action":"broadcast-action","data":"a${n}","seq":${n},"id":ID}`),
+  );
+  // Every id was tracked and is acknowledged: nothing waits for a re-send.
+  for (;;) {
+    const { workers } = (await (await fetch(`${server.httpUrl}/health`)).json()) as { workers: { ackPending: number }[] };
+    if (workers.every((w) => w.ackPending === 0)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(client.frames.filter((f) => f.startsWith('{"action":"broadcast-action"')).length, 3);
+});
+
 test('with history off nothing on the wire changes: no seq, since is ignored, no /conveyor/history', async (t) => {
   const server = await startServer([], t);
   const [a, b] = [await FrameClient.connect(server.url), await FrameClient.connect(server.url)];
