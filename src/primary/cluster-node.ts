@@ -63,7 +63,7 @@ export class ClusterNode {
   ) {
     this.log = log.child({ node: this.id });
     this.commands = connectRedis(spec, `conveyor-${this.id}`);
-    this.subscriber = connectRedis(spec, `conveyor-${this.id}-bus`);
+    this.subscriber = connectRedis(spec, `conveyor-${this.id}-bus`, 'subscriptions');
     this.registry = new RedisRegistry(this.commands, prefix, this.id);
     this.bus = new RedisBus(this.commands, this.subscriber, prefix, this.id, (p) => events.publication(p), (m) => events.control(m), () => this.up);
     const where = redactRedisUrls(spec);

@@ -20,11 +20,15 @@ function optionsOf(url: URL): RedisOptions {
  * Opens a connection as `--redis` names it. Commands fail at once while Redis is away
  * (no offline queue): the node serves its own sockets meanwhile and re-registers what it
  * holds when the link is back, rather than replaying a queue of stale changes.
+ * Subscriptions are the exception (`role`).
  */
-export function connectRedis(spec: string, name: string): RedisClient {
+export function connectRedis(spec: string, name: string, role: 'commands' | 'subscriptions' = 'commands'): RedisClient {
   const urls = redisUrls(spec).map((url) => new URL(url));
   const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS);
-  const common = { connectionName: name, enableOfflineQueue: false, autoResubscribe: false, maxRetriesPerRequest: 1, retryStrategy, lazyConnect: false } satisfies RedisOptions;
+  // A subscription waits for its connection (a Cluster opens one per shard on first use):
+  // refused at once, it would be lost until the next reconnection.
+  const enableOfflineQueue = role === 'subscriptions';
+  const common = { connectionName: name, enableOfflineQueue, autoResubscribe: false, maxRetriesPerRequest: 1, retryStrategy, lazyConnect: false } satisfies RedisOptions;
   if (urls.length === 1) {
     const url = urls[0]!;
     return new Redis({ host: url.hostname, port: Number(url.port || 6379), ...optionsOf(url), ...common, enableAutoPipelining: true });
@@ -33,7 +37,7 @@ export function connectRedis(spec: string, name: string): RedisClient {
     urls.map((url) => ({ host: url.hostname, port: Number(url.port || 6379) })),
     {
       redisOptions: { ...optionsOf(urls[0]!), ...common },
-      enableOfflineQueue: false,
+      enableOfflineQueue,
       enableAutoPipelining: true,
       clusterRetryStrategy: retryStrategy,
       // Sharded pub/sub: each channel lives on the shard of its slot, so no Redis node carries every message.
