@@ -17,7 +17,15 @@ export interface ServerSpec {
   args: string[];
   /** Conveyor: its workers' pids come from /health and count as the server's CPU. */
   conveyor: boolean;
+  /** With --protocol pusher: the app as ID:KEY:SECRET that the generator signs with. */
+  pusherApp?: string;
+  /** Several nodes of one server over a Redis started for the run: subscribers spread over them. */
+  nodes?: number;
 }
+
+/** The Pusher app of the Pusher load, served by Soketi and by Conveyor's Pusher mode alike. */
+export const BENCH_PUSHER_APP = { id: 'bench-app', key: 'bench-key', secret: 'bench-secret-1f7c' } as const;
+const PUSHER_APP_FLAG = `${BENCH_PUSHER_APP.id}:${BENCH_PUSHER_APP.key}:${BENCH_PUSHER_APP.secret}`;
 
 const conveyor = (workers: number, cli = CONVEYOR_CLI): ServerSpec => ({
   key: `conveyor-${workers}`,
@@ -64,6 +72,42 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
   },
   conveyor(1, conveyorCli),
   conveyor(2, conveyorCli),
+  {
+    ...conveyor(1, conveyorCli),
+    key: 'conveyor-history',
+    label: 'Conveyor --history 1000',
+    note: 'one worker keeping the last 1,000 frames of each channel: every frame is numbered by the primary before any member gets it',
+    args: [...conveyor(1, conveyorCli).args, '--history', '1000'],
+  },
+  {
+    ...conveyor(1, conveyorCli),
+    key: 'conveyor-2-nodes',
+    label: 'Conveyor, 2 nodes over Redis',
+    note: 'two nodes of one worker each with `--redis` (a redis-server started for the run); subscribers spread over both, publishers on the first: half the deliveries cross Redis',
+    nodes: 2,
+  },
+  {
+    key: 'soketi',
+    label: 'Soketi 1.6.1 (Pusher)',
+    note: 'Soketi from npm (installed on first use, uWebSockets.js aliased to the same native build through npm overrides); the Pusher load: private channels, publishes as client events',
+    protocol: 'pusher',
+    pusherApp: PUSHER_APP_FLAG,
+    args: [baseline('soketi-server.js'), '--port', '0', '--app', PUSHER_APP_FLAG],
+    conveyor: false,
+  },
+  {
+    key: 'conveyor-pusher',
+    label: 'Conveyor Pusher mode',
+    note: 'this server, one worker, the same Pusher load as Soketi: `--pusher-apps` with client events on',
+    protocol: 'pusher',
+    pusherApp: PUSHER_APP_FLAG,
+    args: [
+      ...conveyor(1, conveyorCli).args,
+      '--pusher-apps',
+      JSON.stringify([{ ...BENCH_PUSHER_APP, clientEvents: true, clientEventRate: 1_000_000 }]),
+    ],
+    conveyor: true,
+  },
 ];
 
 export const SERVERS = servers();

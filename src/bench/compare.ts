@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer as createNetServer } from 'node:net';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +29,8 @@ import { BenchRunError, runBench, type BenchResult } from './run-bench.js';
 import { cpuSeconds, startServerProcess } from './server-process.js';
 
 /**
- * `npm run bench:compare`: the same fanout load against bare uWS, ws, Socket.IO and
- * Conveyor, each started fresh for every run, in rounds that interleave the servers so
+ * `npm run bench:compare`: the same fanout load against bare uWS, ws, Socket.IO, Soketi and
+ * Conveyor (one and two workers, two nodes over Redis, history on, Pusher mode), each started fresh for every run, in rounds that interleave the servers so
  * that a noisy neighbour hurts all of them alike. Writes docs/benchmarks.md and
  * docs/benchmarks.svg, and checks the performance budget.
  */
@@ -38,7 +41,7 @@ const LIGHT_RATE = 10;
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('bench:compare')
-  .usage('$0 [options]: compare Conveyor with bare uWS, ws and Socket.IO under the same fanout load')
+  .usage('$0 [options]: compare Conveyor with bare uWS, ws, Socket.IO and Soketi under the same fanout load')
   .options({
     rounds: { describe: 'Runs of every server and regime, interleaved; the best of them is reported', type: 'number', default: 2 },
     duration: { describe: 'Seconds of sending per run', type: 'number', default: 4 },
@@ -99,19 +102,30 @@ async function measure(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'pr
   }
 }
 
-/** Starts the server fresh, runs one bench against it, and reads its CPU over the window. */
+/** Starts the server fresh (with its Redis, for several nodes), runs one bench against it, and reads its CPU over the window. */
 async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>): Promise<Measured> {
-  const server = await startServerProcess(spec.args);
+  const redis = spec.nodes ? await startRedisProcess() : undefined;
+  const nodes = await Promise.all(Array.from({ length: spec.nodes ?? 1 }, () => startServerProcess(redis ? [...spec.args, '--redis', redis.url] : spec.args)));
+  const server = nodes[0]!;
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+  };
   try {
+    for (const node of nodes.slice(1)) server.pids.push(...node.pids);
+    if (redis) server.pids.push(redis.pid);
     if (spec.conveyor) {
-      const health = (await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()) as { workers: { pid: number }[] };
-      server.pids.push(...health.workers.map((w) => w.pid));
+      for (const node of nodes) {
+        const health = (await (await fetch(`http://127.0.0.1:${node.port}/health`)).json()) as { workers: { pid: number }[] };
+        server.pids.push(...health.workers.map((w) => w.pid));
+      }
     }
     let cpuAtStart = 0;
     let wallAtStart = 0;
     let serverCores = 0;
+    const url = nodes.map((node) => `ws://127.0.0.1:${node.port}`).join(',');
     const result = await runBench(
-      { ...options, url: `ws://127.0.0.1:${server.port}`, protocol: spec.protocol },
+      { ...options, url, protocol: spec.protocol, ...(spec.pusherApp ? { pusherApp: spec.pusherApp } : {}) },
       {
         onWindow: (edge) => {
           if (edge === 'start') {
@@ -123,8 +137,34 @@ async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' |
     );
     return { result, serverCores };
   } finally {
-    await server.stop();
+    await stopAll();
   }
+}
+
+/** A redis-server of the run's own, on a free port, without persistence. */
+async function startRedisProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const probe = createNetServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => (socket.end(), resolve(true))).on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 const selected = new Set(argv.servers.split(',').map((s) => s.trim()));
@@ -207,7 +247,7 @@ async function main(): Promise<void> {
   ];
   for (let round = 1; round <= argv.rounds; round++) {
     for (const { load, rate, batch } of loads) {
-      for (const spec of servers.filter((s) => s.key === 'uws' || s.conveyor)) {
+      for (const spec of servers.filter((s) => s.key === 'uws' || s.key === 'conveyor-1' || s.key === 'conveyor-2')) {
         const { result, serverCores } = await measure(spec, fanout({ rate, batch, duration: Math.max(argv.duration, 5), timeout: 5 }));
         const l = result.latency;
         latency.push({
@@ -355,6 +395,22 @@ function budget(summary: CompareSummary): BudgetLine[] {
   const workers = compare('conveyor-2', 'conveyor-1');
   if (workers) {
     lines.push({ line: 'Conveyor --workers 2 (cross-worker fanout) vs --workers 1', target: '≥ 70%', measured: workers.text.replace('RATIO', pct(workers.ratio)), met: workers.ratio >= 0.7 });
+  }
+  const nodes = compare('conveyor-2-nodes', 'conveyor-1');
+  if (nodes) {
+    lines.push({ line: 'Conveyor, 2 nodes over Redis (subscribers on both) vs 1 node', target: '≥ 70%', measured: nodes.text.replace('RATIO', pct(nodes.ratio)), met: nodes.ratio >= 0.7 });
+  }
+  const history = compare('conveyor-history', 'conveyor-1');
+  if (history) {
+    lines.push({ line: 'Conveyor --history 1000 vs history off', target: 'reported (no goal)', measured: history.text.replace('RATIO', pct(history.ratio)), met: undefined });
+  }
+  const pusher = compare('conveyor-pusher', 'soketi');
+  if (pusher) {
+    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, client events', target: '≥ 10×', measured: pusher.text.replace('RATIO', `${pusher.ratio.toFixed(1)}×`), met: pusher.ratio >= 10 });
+  }
+  const pusherNative = compare('conveyor-pusher', 'conveyor-1');
+  if (pusherNative) {
+    lines.push({ line: 'Conveyor Pusher mode (client events) vs native broadcast, same load', target: '≥ 90%', measured: pusherNative.text.replace('RATIO', pct(pusherNative.ratio)), met: pusherNative.ratio >= 0.9 });
   }
   return lines;
 }
