@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
@@ -204,6 +204,10 @@ async function main(): Promise<void> {
     write(summary);
     log(`wrote ${join(argv['out-dir'], 'benchmarks.md')} and benchmarks.svg from ${argv['from-json']}`);
     return;
+  }
+  for (const spec of servers.filter((s) => s.args.some((arg) => arg.endsWith('soketi-server.js')))) {
+    const installed = spawnSync(process.execPath, [spec.args[0]!, '--install-only'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (installed.status !== 0) throw new BenchRunError(`${spec.label} could not be installed; leave it out with --servers`);
   }
   const started = Date.now();
   const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);

@@ -24,7 +24,11 @@ export async function startServerProcess(args: string[], timeoutMs = 20_000): Pr
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} printed no listening line within ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // A server that never said it listens must not outlive the attempt.
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} printed no listening line within ${timeoutMs} ms:\n${output.join('\n')}`));
+    }, timeoutMs);
     const onLine = (line: string): void => {
       output.push(line);
       if (output.length > 200) output.shift();

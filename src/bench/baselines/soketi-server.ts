@@ -21,12 +21,15 @@ function fail(message: string): never {
 }
 
 function install(dir: string): void {
-  if (existsSync(join(dir, 'node_modules', '@soketi', 'soketi', 'package.json'))) return;
+  // Written last: an install that was interrupted is done again.
+  const done = join(dir, '.installed');
+  if (existsSync(done)) return;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'conveyor-bench-soketi', private: true, dependencies: { '@soketi/soketi': VERSION }, overrides: { 'uWebSockets.js': UWS } }));
   process.stderr.write(`soketi baseline: installing @soketi/soketi@${VERSION} into ${dir}\n`);
   const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel', 'error'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   if (npm.status !== 0) fail(`npm install failed (exit ${npm.status}); run it by hand in ${dir} to see why`);
+  writeFileSync(done, `${VERSION}\n`);
 }
 
 async function freePort(): Promise<number> {
@@ -39,6 +42,8 @@ async function freePort(): Promise<number> {
 
 const dir = join(tmpdir(), `conveyor-bench-soketi-${VERSION}`);
 install(dir);
+// The comparison installs it before timing anything: npm takes longer than a server may take to start.
+if (process.argv.includes('--install-only')) process.exit(0);
 const require = createRequire(join(dir, 'package.json'));
 const uws = require('uWebSockets.js') as { SSLApp?: unknown; getParts?: unknown };
 // The fallback of that package is a slow server on `ws`: measuring it would say nothing of Soketi.
