@@ -192,7 +192,7 @@ export function renderReport(s: CompareSummary): string {
   return `${[
     '# Benchmarks',
     '',
-    `Written by \`${s.command}\`, which runs the same fanout load against Conveyor and three servers for comparison: bare uWebSockets.js (the limit: no protocol, one topic), a plain \`ws\` server looping over its clients, and Socket.IO with rooms. Numbers are from one machine and depend on it; the ratios between servers, measured in the same run, are what carries over.`,
+    `Written by \`${s.command}\`, which runs the same fanout load against Conveyor (one and two workers, two nodes over Redis, history on, and its Pusher mode) and four servers for comparison: bare uWebSockets.js (the limit: no protocol, one topic), a plain \`ws\` server looping over its clients, Socket.IO with rooms, and Soketi 1.6.1 on the Pusher load (private channels, publishes as client events). Numbers are from one machine and depend on it; the ratios between servers, measured in the same run, are what carries over.`,
     budgetSection(s),
     fanoutSection(s),
     servers(s),
