@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { PresenceSnapshot } from '../protocol/native/envelope.js';
 import { channelType, pusherTopic } from '../protocol/pusher/channels.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
-import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherRegistry } from '../registry/pusher-registry.js';
+import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherChange, type PusherRegistry } from '../registry/pusher-registry.js';
 import type { NodeParts } from '../registry/redis-registry.js';
 import type { ClusterNode } from './cluster-node.js';
 import { newEpoch } from '../history/memory-history.js';
@@ -192,12 +192,34 @@ export class ClusterSync {
     return this.redis.admit(this.redis.pusherConnectionsKey(app), max).catch(() => true);
   }
 
-  pusherClosed(app: string): void {
+  private pusherClosed(app: string): void {
     void this.track(this.redis.release(this.redis.pusherConnectionsKey(app))).catch(() => {});
   }
 
+  /**
+   * What this node's Pusher registry changed: this node's part goes to Redis, and what it means
+   * for the whole server (first subscriber anywhere, a user's first connection anywhere) decides
+   * the events. The registry's own occupied, vacated, member and cache-miss webhooks are this
+   * node's view only: they are not sent.
+   */
+  pusherChanged(change: PusherChange): void {
+    switch (change.kind) {
+      case 'count':
+        return this.pusherCount(change.app, change.channel, change.count, change.worker);
+      case 'member-added':
+        return this.pusherMember(change.app, change.channel, change.member.id, change.member, change.fd);
+      case 'member-removed':
+        return this.pusherMember(change.app, change.channel, change.userId, undefined, 0);
+      case 'closed':
+        if (this.countsConnections(change.app)) this.pusherClosed(change.app);
+        return;
+      case 'webhook':
+        return;
+    }
+  }
+
   /** This node's subscription count of a channel changed: occupied and vacated are the whole server's. */
-  pusherCount(app: string, channel: string, count: number, worker: number | undefined): void {
+  private pusherCount(app: string, channel: string, count: number, worker: number | undefined): void {
     void this.track(this.redis.set(this.redis.pusherChannelsKey(app), channel, count > 0 ? count : undefined))
       .then(({ transition }) => {
         if (transition === 0) return;
@@ -209,7 +231,7 @@ export class ClusterSync {
   }
 
   /** A user's first (member given) or last connection on this node in a presence channel. */
-  pusherMember(app: string, channel: string, userId: string, member: PresenceMember | undefined, fd: number): void {
+  private pusherMember(app: string, channel: string, userId: string, member: PresenceMember | undefined, fd: number): void {
     const key = this.redis.pusherUsersKey(app, channel);
     void this.track(this.redis.set(key, userId, member ? { i: member.info ?? null } : undefined))
       .then(({ transition }) => {

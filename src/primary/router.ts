@@ -561,7 +561,7 @@ export class Router {
 
   /** Member events go to the channel's other subscribers on every worker; the rest to the app's webhooks. */
   private pusherChanged(change: PusherChange): void {
-    if (this.sync) return this.pusherChangedAcrossNodes(this.sync, change);
+    if (this.sync) return this.sync.pusherChanged(change);
     switch (change.kind) {
       case 'count':
       case 'closed':
@@ -584,27 +584,6 @@ export class Router {
         this.route({ topic: pusherTopic(change.app, change.channel), frame }, undefined);
         return;
       }
-    }
-  }
-
-  /**
-   * With several nodes, this node's changes go to Redis, and what they mean for the whole
-   * server (first subscriber anywhere, a user's first connection anywhere) decides the events.
-   */
-  private pusherChangedAcrossNodes(sync: ClusterSync, change: PusherChange): void {
-    switch (change.kind) {
-      case 'count':
-        return sync.pusherCount(change.app, change.channel, change.count, change.worker);
-      case 'member-added':
-        return sync.pusherMember(change.app, change.channel, change.member.id, change.member, change.fd);
-      case 'member-removed':
-        return sync.pusherMember(change.app, change.channel, change.userId, undefined, 0);
-      case 'closed':
-        if ((this.apps.byId(change.app)?.maxConnections ?? 0) > 0) sync.pusherClosed(change.app);
-        return;
-      case 'webhook':
-        // Occupied, vacated, member and cache-miss events come from the whole server's state (ClusterSync).
-        return;
     }
   }
 
