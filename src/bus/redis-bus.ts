@@ -27,7 +27,7 @@ export class RedisBus {
   /** Markers this node published and waits to see come back (history reads). */
   private readonly markers = new Map<string, () => void>();
   /** Topics whose publications wait while a history read answers (see marker()). */
-  private readonly holding = new Map<string, Publication[]>();
+  private readonly holding = new Map<string, { readers: number; held: Publication[] }>();
   private readonly controlChannel: string;
   readonly counters: BusCounters = { published: 0, received: 0, failed: 0 };
 
@@ -104,6 +104,7 @@ export class RedisBus {
    */
   marker(topic: string, ms: number): { text: string; arrived: Promise<void>; release(): void } {
     const text = `!\n${this.node}:${randomBytes(6).toString('hex')}`;
+    let engaged = false;
     const arrived = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.markers.delete(text);
@@ -113,14 +114,21 @@ export class RedisBus {
       this.markers.set(text, () => {
         clearTimeout(timer);
         this.markers.delete(text);
-        this.holding.set(topic, this.holding.get(topic) ?? []);
+        engaged = true;
+        const holding = this.holding.get(topic);
+        if (holding) holding.readers++;
+        else this.holding.set(topic, { readers: 1, held: [] });
         resolve();
       });
     });
+    // Several reads of one topic may overlap: the frames flow again when the last one answered.
     const release = (): void => {
-      const held = this.holding.get(topic);
+      const holding = this.holding.get(topic);
+      if (!engaged || !holding) return;
+      engaged = false;
+      if (--holding.readers > 0) return;
       this.holding.delete(topic);
-      for (const publication of held ?? []) this.onPublication(publication);
+      for (const publication of holding.held) this.onPublication(publication);
     };
     return { text, arrived, release };
   }
@@ -132,8 +140,8 @@ export class RedisBus {
     const publication = { ...(JSON.parse(rest) as Omit<Publication, 'frame'>), frame, seq };
     if (publication.ackId !== undefined) publication.frame = `${frame.slice(0, -1)},"id":${JSON.stringify(publication.ackId)}}`;
     this.counters.received++;
-    const held = this.holding.get(publication.topic);
-    if (held) held.push(publication);
+    const holding = this.holding.get(publication.topic);
+    if (holding) holding.held.push(publication);
     else this.onPublication(publication);
   }
 
