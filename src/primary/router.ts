@@ -177,7 +177,9 @@ export class Router {
     // The dead worker cannot run a vacated hook: a live one does.
     const survivor = this.workers.keys().next().value;
     for (const change of this.registry.dropWorker(workerId)) {
-      if (survivor === undefined) this.announce('channel-disconnect', change);
+      // With several nodes the change goes to Redis whether or not a worker is left here.
+      if (this.sync) void this.sync.left(change);
+      else if (survivor === undefined) this.announce('channel-disconnect', change);
       else this.left(change, survivor);
     }
     this.pusher.dropWorker(workerId);
