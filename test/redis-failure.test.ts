@@ -65,6 +65,22 @@ function numbered(client: FrameClient, sender: FrameClient): number[] {
   return out;
 }
 
+/**
+ * A member on `going` and one on `staying` share `room`; after `act`, the one staying hears
+ * within 5 s (well inside a heartbeat's 10 s) that the other left.
+ */
+async function leavesAtOnce(t: TestContext, going: RunningServer, staying: RunningServer, room: string, act: () => void): Promise<void> {
+  const leaves = await FrameClient.connect(going.url);
+  const stays = await FrameClient.connect(staying.url);
+  t.after(() => [leaves, stays].forEach((c) => c.close()));
+  await join(leaves, room);
+  await join(stays, room);
+  const mark = stays.frames.length;
+  act();
+  const frame = await awaitFrame(stays, (f) => f.includes('channel-disconnect'), mark, 0, 5000);
+  assert.deepEqual(presenceOf(frame), { fd: leaves.fd, event: 'channel-presence', channel: room, fds: [stays.fd], userIds: {} });
+}
+
 async function killNode(server: RunningServer): Promise<void> {
   const { workers } = await healthOf(server);
   // Power loss: the primary and every worker at once, nothing said to anyone.
@@ -116,32 +132,16 @@ test('a node killed with SIGKILL under traffic: the survivors take its members o
 
 test('the only worker of a node dies: its sockets leave their channels on every node at once, and the node lives on', async (t) => {
   const { a, b } = await nodes(t, ['--presence']);
-  const lost = await FrameClient.connect(a.url);
-  const stays = await FrameClient.connect(b.url);
-  t.after(() => [lost, stays].forEach((c) => c.close()));
-  await join(lost, 'worker-room');
-  await join(stays, 'worker-room');
-  const mark = stays.frames.length;
   const { workers } = await healthOf(a);
-  process.kill(workers[0]!.pid, 'SIGKILL');
   // Well inside the 10 s a silent node is given: the node itself saw its worker go.
-  const frame = await awaitFrame(stays, (f) => f.includes('channel-disconnect'), mark, 0, 5000);
-  assert.deepEqual(presenceOf(frame), { fd: lost.fd, event: 'channel-presence', channel: 'worker-room', fds: [stays.fd], userIds: {} });
+  await leavesAtOnce(t, a, b, 'worker-room', () => process.kill(workers[0]!.pid, 'SIGKILL'));
   await until('node A has a worker again', 10_000, () => healthOf(a), (h) => h.workers.length === 1 && h.workers[0]!.pid !== workers[0]!.pid);
 });
 
 test('a node stopped with SIGTERM takes its members out at once, not after its heartbeat lapses', async (t) => {
   const { a, b } = await nodes(t, ['--presence']);
-  const stays = await FrameClient.connect(a.url);
-  const leaves = await FrameClient.connect(b.url);
-  t.after(() => [stays, leaves].forEach((c) => c.close()));
-  await join(stays, 'term-room');
-  await join(leaves, 'term-room');
-  const mark = stays.frames.length;
-  await b.stop('SIGTERM');
   // Well inside the 10 s a silent node is given: the node said it was going.
-  const frame = await awaitFrame(stays, (f) => f.includes('channel-disconnect'), mark, 0, 5000);
-  assert.deepEqual(presenceOf(frame), { fd: leaves.fd, event: 'channel-presence', channel: 'term-room', fds: [stays.fd], userIds: {} });
+  await leavesAtOnce(t, b, a, 'term-room', () => void b.stop('SIGTERM'));
 });
 
 test('Redis killed and restarted empty under traffic: every node keeps serving its own sockets, refuses what needs the others with 503, and converges within 10 s', async (t) => {
