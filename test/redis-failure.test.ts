@@ -204,3 +204,26 @@ test('Redis killed and restarted empty under traffic: every node keeps serving i
   assert.deepEqual(nodesAfter.map((n) => n.workers.map((w) => w.pid)), nodesBefore.map((n) => n.workers.map((w) => w.pid)), 'no process restarted');
   assert.ok(nodesAfter[0]!.cluster.failed > 0, `what could not cross is counted: ${JSON.stringify(nodesAfter.map((n) => n.cluster))}`);
 });
+
+test('with --history while Redis is away: a rejoin with since gets the reason in an error frame, and still the live frames of its node', async (t) => {
+  const redis = await startRedis(t);
+  const server = await startServer(['--history', '100', '--redis', redis.url], t);
+  const sender = await FrameClient.connect(server.url);
+  const rejoining = await FrameClient.connect(server.url);
+  t.after(() => [sender, rejoining].forEach((c) => c.close()));
+  sender.send({ action: 'channel-connect', channel: 'away-room' });
+  await sender.barrier();
+  await redis.kill();
+  await until('the node notices Redis is away', 10_000, () => healthOf(server), (h) => h.redis === 'down');
+  const mark = rejoining.frames.length;
+  rejoining.send({ action: 'channel-connect', channel: 'away-room', since: 3 });
+  const error = await awaitFrame(rejoining, (f) => f.includes('"action":"error"'), mark);
+  assert.match(error, /Redis/);
+  sender.send({ action: 'broadcast-action', data: 'still here' });
+  await awaitFrame(rejoining, (f) => f === envelope('broadcast-action', 'still here', sender.fd), mark);
+  // Redis back: the numbered frames reach the socket whose replay failed.
+  await redis.restart();
+  await until('the node is linked again', 10_000, () => healthOf(server), (h) => h.redis === 'up');
+  sender.send({ action: 'broadcast-action', data: 'numbered again' });
+  await awaitFrame(rejoining, (f) => f.startsWith(`{"action":"broadcast-action","data":"numbered again","fd":${sender.fd},"seq":`), mark);
+});

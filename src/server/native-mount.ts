@@ -342,7 +342,7 @@ export class NativeMount implements Mount, Hub {
     const topic = historyTopic(channelTopic(channel));
     // Already a member: the live frames reach it; they stop until the replay is out.
     if (!fresh) this.unsubscribe(socket, topic);
-    await this.services.registry.historyReplay({ channel, ...recovery }, (replay) => {
+    const answered = this.services.registry.historyReplay({ channel, ...recovery }, (replay) => {
       // Synchronously as the answer arrives: the next publication in the same batch is live.
       if (!this.sockets.has(socket.session.fd) || socket.session.channel !== channel) return;
       const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
@@ -354,6 +354,13 @@ export class NativeMount implements Mount, Hub {
       }
       this.subscribe(socket, topic);
     });
+    try {
+      await answered;
+    } catch (error) {
+      // No replay (Redis is away): the socket still takes the live frames; the client hears why.
+      if (this.sockets.has(socket.session.fd) && socket.session.channel === channel) this.subscribe(socket, topic);
+      throw error;
+    }
   }
 
   private unsubscribe(socket: NativeSocket, topic: string): void {

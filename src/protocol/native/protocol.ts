@@ -1,4 +1,4 @@
-import { FrameErrors } from '../../errors.js';
+import { FrameErrors, ServiceUnavailable } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { ActionContext, type ActionDefinition, type ClientFrame } from './action.js';
 import { acknowledgeAction } from './actions/acknowledge-action.js';
@@ -144,6 +144,8 @@ export class NativeProtocol {
   }
 
   private fail(session: NativeSession, error: unknown): void {
+    // Redis is away (several nodes): the node logged that once; the client gets the reason.
+    if (error instanceof ServiceUnavailable) return new ActionContext(session, this.hub).reply('error', error.message);
     this.log.error({ err: error, fd: session.fd }, 'action failed');
     new ActionContext(session, this.hub).reply('error', FrameErrors.internal);
   }
