@@ -61,8 +61,9 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
   private joining: PendingJoin | undefined;
   /** Per channel: the epoch and last seq received, to rejoin from there and drop what came twice. */
   private readonly positions = new Map<string, { epoch: string | undefined; seq: number }>();
-  /** The replay under way: how many frames are left, and the fds this client had before (its own frames). */
+  /** The replay under way: how many of its frames are still to come. */
   private replaying: { channel: string; left: number } | undefined;
+  /** The fds this client had on its connections: in a replay, frames from them are its own. */
   private readonly ownFds: number[] = [];
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 10);
