@@ -4,12 +4,13 @@ import type { Publication } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import type { PresenceSnapshot } from '../protocol/native/envelope.js';
 import { channelType, pusherTopic } from '../protocol/pusher/channels.js';
+import { memberAddedFrame, memberRemovedFrame } from '../protocol/pusher/frames.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
 import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherChange, type PusherRegistry } from '../registry/pusher-registry.js';
 import type { NodeParts } from '../registry/redis-registry.js';
 import type { ClusterNode } from './cluster-node.js';
 import { newEpoch } from '../history/memory-history.js';
-import { keptFrame, pickReplay, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
+import { openFrame, pickReplay, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
 import { channelTopic } from '../registry/topics.js';
 
 /** What the router does for the cluster: the same as for a change on this node. */
@@ -243,14 +244,12 @@ export class ClusterSync {
   }
 
   private memberAdded(app: string, channel: string, fd: number, member: PresenceMember): void {
-    const data = JSON.stringify({ user_id: member.id, user_info: member.info });
-    this.outlet.route({ topic: pusherTopic(app, channel), frame: JSON.stringify({ event: 'pusher_internal:member_added', channel, data }), except: fd });
+    this.outlet.route({ topic: pusherTopic(app, channel), frame: memberAddedFrame(channel, member), except: fd });
     this.outlet.webhook(app, { name: 'member_added', channel, user_id: member.id });
   }
 
   private memberRemoved(app: string, channel: string, userId: string): void {
-    const frame = JSON.stringify({ event: 'pusher_internal:member_removed', channel, data: JSON.stringify({ user_id: userId }) });
-    this.outlet.route({ topic: pusherTopic(app, channel), frame });
+    this.outlet.route({ topic: pusherTopic(app, channel), frame: memberRemovedFrame(channel, userId) });
     this.outlet.webhook(app, { name: 'member_removed', channel, user_id: userId });
   }
 
@@ -322,8 +321,7 @@ export class ClusterSync {
   async sequence(channel: string, publication: Publication): Promise<number> {
     const { history, historyTtl } = this.historyOptions;
     const { frame, ...rest } = publication;
-    const kept = keptFrame(frame, 0, publication.ackId);
-    const open = kept.slice(0, kept.length - ',"seq":0}'.length);
+    const open = openFrame(frame, publication.ackId);
     try {
       this.requireRedis();
       return await this.redis.historyAppend(publication.topic, open, JSON.stringify(rest), history, historyTtl * 1000, newEpoch());

@@ -9,6 +9,7 @@ import type { TopicWorkers } from '../registry/topic-workers.js';
 import { channelTopic } from '../registry/topics.js';
 import { AppDirectory } from '../apps/apps.js';
 import { pusherTopic } from '../protocol/pusher/channels.js';
+import { memberAddedFrame, memberRemovedFrame } from '../protocol/pusher/frames.js';
 import { PusherRegistry, type PusherChange } from '../registry/pusher-registry.js';
 import type { TaskPool } from './task-pool.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -575,17 +576,12 @@ export class Router {
           this.send(change.worker, { type: 'hook', hook, channel: change.event.channel, protocol: 'pusher', app: change.app });
         }
         return;
-      case 'member-added': {
-        const data = JSON.stringify({ user_id: change.member.id, user_info: change.member.info });
-        const frame = JSON.stringify({ event: 'pusher_internal:member_added', channel: change.channel, data });
-        this.route({ topic: pusherTopic(change.app, change.channel), frame, except: change.fd }, undefined);
+      case 'member-added':
+        this.route({ topic: pusherTopic(change.app, change.channel), frame: memberAddedFrame(change.channel, change.member), except: change.fd }, undefined);
         return;
-      }
-      case 'member-removed': {
-        const frame = JSON.stringify({ event: 'pusher_internal:member_removed', channel: change.channel, data: JSON.stringify({ user_id: change.userId }) });
-        this.route({ topic: pusherTopic(change.app, change.channel), frame }, undefined);
+      case 'member-removed':
+        this.route({ topic: pusherTopic(change.app, change.channel), frame: memberRemovedFrame(change.channel, change.userId) }, undefined);
         return;
-      }
     }
   }
 

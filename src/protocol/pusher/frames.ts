@@ -17,6 +17,16 @@ export function pusherFrame(event: string, data: string, channel?: string): stri
   return JSON.stringify(channel === undefined ? { event, data } : { event, channel, data });
 }
 
+/** `pusher_internal:member_added`, for the other members of a presence channel. */
+export function memberAddedFrame(channel: string, member: { id: string; info: unknown }): string {
+  return pusherFrame('pusher_internal:member_added', JSON.stringify({ user_id: member.id, user_info: member.info }), channel);
+}
+
+/** `pusher_internal:member_removed`: a user's last connection left the presence channel. */
+export function memberRemovedFrame(channel: string, userId: string): string {
+  return pusherFrame('pusher_internal:member_removed', JSON.stringify({ user_id: userId }), channel);
+}
+
 /** `pusher:error`; its data is an object, not a string (Pusher sends it so). */
 export function errorFrame(code: number | null, message: string): string {
   return JSON.stringify({ event: 'pusher:error', data: { code, message } });
