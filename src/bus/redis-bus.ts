@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Publication } from '../ipc/messages.js';
 import { isCluster, type RedisClient } from '../redis/connection.js';
+import { withId } from '../history/sequenced-frame.js';
 
 /** Messages every node hears, beside the publications. */
 export type ControlMessage = { op: 'pusher-terminate'; app: string; userId: string };
@@ -138,7 +139,7 @@ export class RedisBus {
     const [, seqText, , frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
     const seq = Number(seqText);
     const publication = { ...(JSON.parse(rest) as Omit<Publication, 'frame'>), frame, seq };
-    if (publication.ackId !== undefined) publication.frame = `${frame.slice(0, -1)},"id":${JSON.stringify(publication.ackId)}}`;
+    publication.frame = withId(frame, publication.ackId);
     this.counters.received++;
     const holding = this.holding.get(publication.topic);
     if (holding) holding.held.push(publication);

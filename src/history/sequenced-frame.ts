@@ -8,11 +8,23 @@ export function historyTopic(topic: string): string {
   return `h|${topic}`;
 }
 
+/** Whether frames published to `topic` are numbered: with --history, a channel's text frames. */
+export function isNumbered(history: number, topic: string): boolean {
+  return history > 0 && topic.startsWith('ch:');
+}
+
+/**
+ * A frame published with `ackId` (or none) without its id and closing brace: where `"seq"`
+ * goes (the Redis script closes it with the seq it assigns).
+ */
+export function openFrame(frame: string, ackId: string | undefined): string {
+  const suffix = ackId === undefined ? '}' : `,"id":${JSON.stringify(ackId)}}`;
+  return frame.endsWith(suffix) ? frame.slice(0, frame.length - suffix.length) : frame.slice(0, -1);
+}
+
 /** Adds `"seq":seq` to a frame published with `ackId` (or none); returns the kept frame. */
 export function keptFrame(frame: string, seq: number, ackId: string | undefined): string {
-  const suffix = ackId === undefined ? '}' : `,"id":${JSON.stringify(ackId)}}`;
-  const base = frame.endsWith(suffix) ? frame.slice(0, frame.length - suffix.length) : frame.slice(0, -1);
-  return `${base},"seq":${seq}}`;
+  return `${openFrame(frame, ackId)},"seq":${seq}}`;
 }
 
 /** A kept frame as it goes out: with a fresh acknowledgment id when there is one. */

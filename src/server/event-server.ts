@@ -3,7 +3,7 @@ import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js
 import { HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
 import type { Readiness, WorkerUsage } from '../ipc/messages.js';
-import { historyTopic } from '../history/sequenced-frame.js';
+import { historyTopic, isNumbered } from '../history/sequenced-frame.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
@@ -214,19 +214,16 @@ export class EventServer implements WorkerServices {
 
   publish(topic: string, frame: string | Uint8Array, options: PublishOptions = {}): boolean {
     const { bus } = this.deps;
-    const crosses = bus.crosses(topic);
+    const binary = typeof frame !== 'string';
+    // A numbered frame goes to the primary (or Redis) first, and comes back here like everywhere else.
+    const numbered = !binary && isNumbered(this.config.history, topic);
+    const crosses = numbered || bus.crosses(topic);
     if (crosses && !this.admitAcross(options.from, frame.length)) {
       this.ipcRefused++;
       return false;
     }
     this.framesPublished++;
-    const binary = typeof frame !== 'string';
-    if (!binary && this.config.history > 0 && topic.startsWith('ch:')) {
-      // Numbered by the primary (or Redis) first, then delivered here like everywhere else.
-      if (!crosses && !this.admitAcross(options.from, frame.length)) {
-        this.ipcRefused++;
-        return false;
-      }
+    if (numbered) {
       bus.publish({ topic, frame, keep: true, ...(options.ackId ? { ackId: options.ackId } : {}), ...(options.except !== undefined ? { except: options.except } : {}) });
       return true;
     }

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { FrameErrors, HttpErrors, ServiceUnavailable } from '../errors.js';
-import { historyTopic, withId } from '../history/sequenced-frame.js';
+import { historyTopic, isNumbered, withId } from '../history/sequenced-frame.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
@@ -191,7 +191,7 @@ export class NativeMount implements Mount, Hub {
       ...(options.ackId ? { ackId: options.ackId } : {}),
     });
     // A numbered frame is tracked when it comes back numbered (delivered()).
-    if (sent && options.ackId && !this.numbered(topic)) this.trackTopic(options.ackId, topic, frame, except);
+    if (sent && options.ackId && !isNumbered(this.services.config.history, topic)) this.trackTopic(options.ackId, topic, frame, except);
     return sent;
   }
 
@@ -325,11 +325,6 @@ export class NativeMount implements Mount, Hub {
     const members = this.topicMembers.get(topic);
     if (!members) return;
     this.acks.track(ackId, frame, except === undefined ? members : [...members].filter((fd) => fd !== except));
-  }
-
-  /** With --history, frames published to a channel are numbered before anyone gets them. */
-  private numbered(topic: string): boolean {
-    return this.services.config.history > 0 && topic.startsWith('ch:');
   }
 
   /**
