@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { APP, RawPusher, channelAuth, signedPath } from './helpers/pusher.js';
+import { APP, RawPusher, assertCacheChannel, channelAuth, signedPath } from './helpers/pusher.js';
 import { assertSameProcesses, processIds } from './helpers/server-health.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
@@ -137,19 +137,11 @@ describe('subscriptions', () => {
   });
 
   test('cache channels send the last event right after subscription_succeeded, or pusher:cache_miss', async () => {
-    const first = await RawPusher.connect(server);
-    first.send({ event: 'pusher:subscribe', data: { channel: 'cache-prices' } });
-    await first.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
-    assert.deepEqual(await first.next(), { event: 'pusher:cache_miss', channel: 'cache-prices', data: '{}' });
     const body = JSON.stringify({ name: 'price', channel: 'cache-prices', data: '{"eur":1}' });
-    assert.equal((await fetch(`${server.httpUrl}${signedPath('POST', `/apps/${APP.id}/events`, body)}`, { method: 'POST', body })).status, 200);
-    await first.next((f) => f['event'] === 'price');
-    const second = await RawPusher.connect(server);
-    second.send({ event: 'pusher:subscribe', data: { channel: 'cache-prices' } });
-    await second.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
-    assert.deepEqual(await second.next(), { event: 'price', channel: 'cache-prices', data: '{"eur":1}' });
-    first.close();
-    second.close();
+    const publish = async (): Promise<void> => {
+      assert.equal((await fetch(`${server.httpUrl}${signedPath('POST', `/apps/${APP.id}/events`, body)}`, { method: 'POST', body })).status, 200);
+    };
+    await assertCacheChannel(server, 'cache-prices', publish, { event: 'price', data: '{"eur":1}' });
   });
 });
 

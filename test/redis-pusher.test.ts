@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { APP, EventLog, RawPusher, connected, pusherClient, sdkFor, subscribed, type Pusher } from './helpers/pusher.js';
+import { APP, EventLog, assertCacheChannel, connected, pusherClient, sdkFor, subscribed, type Pusher } from './helpers/pusher.js';
 import { startRedis, type RunningRedis } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { webhookReceiver } from './helpers/webhooks.js';
@@ -84,18 +84,7 @@ describe('two nodes over one Redis, two workers each: the Pusher protocol with p
   });
 
   test('a cache channel\'s last event, triggered through one node, is what a subscriber on the other gets first', async () => {
-    const first = await RawPusher.connect(b);
-    first.send({ event: 'pusher:subscribe', data: { channel: 'cache-nodes' } });
-    await first.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
-    assert.deepEqual(await first.next(), { event: 'pusher:cache_miss', channel: 'cache-nodes', data: '{}' });
-    await sdkFor(a).trigger('cache-nodes', 'price', { eur: 2 });
-    await first.next((f) => f['event'] === 'price');
-    const second = await RawPusher.connect(b);
-    second.send({ event: 'pusher:subscribe', data: { channel: 'cache-nodes' } });
-    await second.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
-    assert.deepEqual(await second.next(), { event: 'price', channel: 'cache-nodes', data: '{"eur":2}' });
-    first.close();
-    second.close();
+    await assertCacheChannel(b, 'cache-nodes', () => sdkFor(a).trigger('cache-nodes', 'price', { eur: 2 }), { event: 'price', data: '{"eur":2}' });
   });
 
   test('webhooks come once per event for the whole server, not once per node', async () => {

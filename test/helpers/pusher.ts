@@ -188,6 +188,27 @@ export class RawPusher {
   }
 }
 
+/**
+ * A cache channel on `server`: its first subscriber gets pusher:cache_miss; once `publish`
+ * has sent `event`, a later subscriber gets it right after subscription_succeeded.
+ */
+export async function assertCacheChannel(server: RunningServer, channel: string, publish: () => Promise<unknown>, event: { event: string; data: string }): Promise<void> {
+  const subscribe = async (): Promise<RawPusher> => {
+    const raw = await RawPusher.connect(server);
+    raw.send({ event: 'pusher:subscribe', data: { channel } });
+    await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
+    return raw;
+  };
+  const first = await subscribe();
+  assert.deepEqual(await first.next(), { event: 'pusher:cache_miss', channel, data: '{}' });
+  await publish();
+  await first.next((f) => f['event'] === event.event);
+  const second = await subscribe();
+  assert.deepEqual(await second.next(), { event: event.event, channel, data: event.data });
+  first.close();
+  second.close();
+}
+
 /** Signs an HTTP API request the way the SDKs do; returns the path with its query. */
 export function signedPath(method: string, path: string, body: string, options: { app?: { key: string; secret: string }; timestamp?: number; params?: Record<string, string>; md5?: string } = {}): string {
   const app = options.app ?? APP;
