@@ -35,3 +35,13 @@ test('the ledger splits every sent message into delivered, skipped or never arri
   assert.equal(missing, 3, 'sender 1 sent 7..9 that never came');
   assert.equal(ledger.delivered + ledger.gaps + missing, sent.reduce((a, b) => a + b));
 });
+
+test('a message that comes again when no gap is open is a repeat (a re-send), not a delivery', () => {
+  const ledger = new SequenceLedger(0, 1, 1);
+  for (const seq of [0, 1, 2]) assert.ok(ledger.accept(0, seq));
+  assert.equal(ledger.accept(0, 1), false, 'a re-send of 1');
+  assert.ok(ledger.accept(0, 4)); // 3 skipped
+  assert.ok(ledger.accept(0, 3), '3 fills the open gap: late, a delivery');
+  assert.equal(ledger.accept(0, 3), false, 'and again: a repeat');
+  assert.deepEqual([ledger.delivered, ledger.gaps, ledger.late, ledger.repeated], [5, 0, 1, 2]);
+});

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MAX_SENDERS, MIN_PAYLOAD } from './stamp.js';
-import { CONVEYOR_ACTIONS, parsePusherApp, PROTOCOL_NAMES, type ConveyorAction, type ProtocolName } from './wire-protocols.js';
+import { PUBLISH_ACTIONS, parsePusherApp, PROTOCOL_NAMES, type PublishAction, type ProtocolName } from './wire-protocols.js';
 
 export const SCENARIOS = ['fanout', 'echo', 'connect', 'idle'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -12,8 +12,10 @@ export interface BenchOptions {
   protocol: ProtocolName;
   /** With --protocol pusher: the app to connect to, as `ID:KEY:SECRET` (its key opens /app/KEY, its secret signs subscriptions). */
   pusherApp: string | undefined;
-  /** With --protocol conveyor: how publishers publish, `broadcast-action` to their channel or `fanout-action` to every socket. */
-  action: ConveyorAction;
+  /** How publishers publish (see PUBLISH_ACTIONS). */
+  action: PublishAction;
+  /** Receivers acknowledge every frame that carries an id (a server with acknowledgments on). */
+  ack: boolean;
   /** Subscribers (fanout), echo clients (echo) or connections to open (connect, idle). */
   connections: number;
   channels: number;
@@ -56,6 +58,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'scenario' | 'url'> = {
   protocol: 'conveyor',
   pusherApp: undefined,
   action: 'broadcast',
+  ack: false,
   connections: 100,
   channels: 1,
   publishers: 1,
@@ -117,8 +120,13 @@ export function validateOptions(options: BenchOptions): BenchOptions {
 }
 
 function actionProblem(options: BenchOptions): string | undefined {
-  if (!CONVEYOR_ACTIONS.includes(options.action)) return `--action must be one of ${CONVEYOR_ACTIONS.join(', ')}, got "${options.action}"`;
+  if (!PUBLISH_ACTIONS.includes(options.action)) return `--action must be one of ${PUBLISH_ACTIONS.join(', ')}, got "${options.action}"`;
   if (options.action === 'broadcast') return undefined;
+  if (options.action === 'http') {
+    return (options.protocol !== 'conveyor' && options.protocol !== 'pusher') || options.scenario !== 'fanout'
+      ? `--action http is for the fanout scenario with --protocol conveyor or pusher (the protocol is ${options.protocol}, the scenario ${options.scenario})`
+      : undefined;
+  }
   if (options.protocol !== 'conveyor' || options.scenario !== 'fanout') return `--action fanout is for the fanout scenario with --protocol conveyor (the protocol is ${options.protocol}, the scenario ${options.scenario})`;
   // fanout-action reaches every socket, so only with one channel are the subscribers exactly its receivers.
   if (options.channels !== 1) return `--action fanout reaches every socket, not a channel: use --channels 1 (got ${options.channels})`;

@@ -3,7 +3,7 @@ import { ExitCodes } from '../errors.js';
 import { BenchOptionError, DEFAULT_OPTIONS, SCENARIOS, type BenchOptions, type Scenario } from './bench-options.js';
 import { formatProgress, formatReport } from './report-table.js';
 import { BenchRunError, runBench } from './run-bench.js';
-import { CONVEYOR_ACTIONS, PROTOCOL_NAMES, type ConveyorAction, type ProtocolName } from './wire-protocols.js';
+import { PUBLISH_ACTIONS, PROTOCOL_NAMES, type PublishAction, type ProtocolName } from './wire-protocols.js';
 
 const d = DEFAULT_OPTIONS;
 
@@ -26,10 +26,11 @@ function benchOptions(cli: Argv): Argv {
         type: 'string',
       },
       action: {
-        describe: 'With --protocol conveyor and the fanout scenario: publishers send broadcast-action (to their channel) or fanout-action (to every socket; needs --channels 1)',
-        choices: CONVEYOR_ACTIONS,
+        describe: 'With the fanout scenario, how publishers publish: broadcast (conveyor: broadcast-action to their channel; pusher: a client event), fanout (conveyor: fanout-action to every socket; needs --channels 1) or http (the server\'s HTTP API: /conveyor/message, or the Pusher HTTP API\'s events signed with --pusher-app; one message per request over 50 keep-alive connections)',
+        choices: PUBLISH_ACTIONS,
         default: d.action,
       },
+      ack: { describe: 'Receivers acknowledge every frame that carries an id, as the SDK does against a server started with --ack', type: 'boolean', default: d.ack },
       connections: { describe: 'Subscribers (fanout), clients (echo) or connections to open (connect, idle)', type: 'number', default: d.connections },
       channels: { describe: 'Channels the subscribers and publishers spread over (fanout)', type: 'number', default: d.channels },
       publishers: { describe: 'Publishing connections, besides the subscribers (fanout)', type: 'number', default: d.publishers },
@@ -57,7 +58,8 @@ function toOptions(argv: Record<string, unknown>): BenchOptions {
     url: argv['url'] as string,
     protocol: argv['protocol'] as ProtocolName,
     pusherApp: argv['pusher-app'] as string | undefined,
-    action: argv['action'] as ConveyorAction,
+    action: argv['action'] as PublishAction,
+    ack: argv['ack'] as boolean,
     connections: argv['connections'] as number,
     channels: argv['channels'] as number,
     publishers: argv['publishers'] as number,

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { BenchOptions } from './bench-options.js';
-import type { ProtocolName } from './wire-protocols.js';
+import type { ProtocolName, PublishAction } from './wire-protocols.js';
 
 /** This repository's CLI; `--conveyor` in the comparison points at another build. */
 export const CONVEYOR_CLI = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));
@@ -21,6 +21,10 @@ export interface ServerSpec {
   pusherApp?: string;
   /** Several nodes of one server over a Redis started for the run: subscribers spread over them. */
   nodes?: number;
+  /** How its publishers publish; broadcast when not said. */
+  action?: PublishAction;
+  /** Its receivers acknowledge every frame (a server started with --ack). */
+  ack?: boolean;
 }
 
 /** The Pusher app of the Pusher load, served by Soketi and by Conveyor's Pusher mode alike. */
@@ -33,6 +37,30 @@ const conveyor = (workers: number, cli = CONVEYOR_CLI): ServerSpec => ({
   note: `this server: \`conveyor start --workers ${workers} --task-workers 1\`, Socket Conveyor protocol, broadcast-action`,
   protocol: 'conveyor',
   args: [cli, 'start', '--port', '0', '--workers', String(workers), '--task-workers', '1', '--log-level', 'info', '--shutdown-timeout', '1'],
+  conveyor: true,
+});
+
+const soketi = (): ServerSpec => ({
+  key: 'soketi',
+  label: 'Soketi 1.6.1, client events',
+  note: 'Soketi from npm (installed on first use, uWebSockets.js aliased to the same native build through npm overrides); the Pusher load: private channels, publishes as client events',
+  protocol: 'pusher',
+  pusherApp: PUSHER_APP_FLAG,
+  args: [baseline('soketi-server.js'), '--port', '0', '--app', PUSHER_APP_FLAG],
+  conveyor: false,
+});
+
+const conveyorPusher = (cli = CONVEYOR_CLI): ServerSpec => ({
+  key: 'conveyor-pusher',
+  label: 'Conveyor Pusher mode, client events',
+  note: 'this server, one worker, the same Pusher load as Soketi: `--pusher-apps` with client events on',
+  protocol: 'pusher',
+  pusherApp: PUSHER_APP_FLAG,
+  args: [
+    ...conveyor(1, cli).args,
+    '--pusher-apps',
+    JSON.stringify([{ ...BENCH_PUSHER_APP, clientEvents: true, clientEventRate: 1_000_000 }]),
+  ],
   conveyor: true,
 });
 
@@ -87,26 +115,42 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
     nodes: 2,
   },
   {
-    key: 'soketi',
-    label: 'Soketi 1.6.1 (Pusher)',
-    note: 'Soketi from npm (installed on first use, uWebSockets.js aliased to the same native build through npm overrides); the Pusher load: private channels, publishes as client events',
-    protocol: 'pusher',
-    pusherApp: PUSHER_APP_FLAG,
-    args: [baseline('soketi-server.js'), '--port', '0', '--app', PUSHER_APP_FLAG],
-    conveyor: false,
+    ...conveyor(1, conveyorCli),
+    key: 'conveyor-fanout-action',
+    label: 'Conveyor fanout-action',
+    note: 'one worker; publishers send `fanout-action` (every socket, planned by the task pool) instead of `broadcast-action`',
+    action: 'fanout',
   },
   {
-    key: 'conveyor-pusher',
-    label: 'Conveyor Pusher mode',
-    note: 'this server, one worker, the same Pusher load as Soketi: `--pusher-apps` with client events on',
-    protocol: 'pusher',
-    pusherApp: PUSHER_APP_FLAG,
-    args: [
-      ...conveyor(1, conveyorCli).args,
-      '--pusher-apps',
-      JSON.stringify([{ ...BENCH_PUSHER_APP, clientEvents: true, clientEventRate: 1_000_000 }]),
-    ],
-    conveyor: true,
+    ...conveyor(1, conveyorCli),
+    key: 'conveyor-ack',
+    label: 'Conveyor --ack, acknowledging',
+    note: 'one worker with `--ack`: every frame carries an id and is re-sent until acknowledged; the receivers answer `acknowledge-action` for each, as the SDK does',
+    args: [...conveyor(1, conveyorCli).args, '--ack'],
+    ack: true,
+  },
+  {
+    ...conveyor(1, conveyorCli),
+    key: 'conveyor-http',
+    label: 'Conveyor, HTTP publishing',
+    note: 'one worker; the publisher POSTs each message to `/conveyor/message` over 50 keep-alive connections',
+    action: 'http',
+  },
+  soketi(),
+  conveyorPusher(conveyorCli),
+  {
+    ...soketi(),
+    key: 'soketi-http',
+    label: 'Soketi 1.6.1, HTTP API',
+    note: 'Soketi, the Pusher load, publishing through the Pusher HTTP API (`POST /apps/{id}/events`, signed) over 50 keep-alive connections',
+    action: 'http',
+  },
+  {
+    ...conveyorPusher(conveyorCli),
+    key: 'conveyor-pusher-http',
+    label: 'Conveyor Pusher mode, HTTP API',
+    note: 'Conveyor\'s Pusher mode, the same HTTP API load as Soketi\'s',
+    action: 'http',
   },
 ];
 
@@ -147,6 +191,8 @@ export function commandLine(options: BenchOptions): string {
   ];
   // The secret stays out of reports, as the port does: SECRET stands for it.
   if (options.pusherApp !== undefined) parts.push(`--pusher-app ${options.pusherApp.split(':').slice(0, 2).join(':')}:SECRET`);
+  if (options.action !== 'broadcast') parts.push(`--action ${options.action}`);
+  if (options.ack) parts.push('--ack');
   parts.push(`--connections ${options.connections}`);
   if (options.scenario === 'fanout') parts.push(`--channels ${options.channels}`, `--publishers ${options.publishers}`);
   if (options.scenario === 'fanout' || options.scenario === 'echo') {

@@ -50,7 +50,7 @@ function fanoutSection(s: CompareSummary): string {
   return [
     '## Fanout: one channel, every subscriber gets every message',
     '',
-    `${whole(s.connections)} subscribers in one channel, 1 publisher, ${s.payload}-byte payload (Conveyor: \`broadcast-action\`; the baselines: their own equivalent). Two regimes, which differ only in how publishes reach the server:`,
+    `${whole(s.connections)} subscribers in one channel, 1 publisher, ${s.payload}-byte payload (Conveyor: \`broadcast-action\` unless the row says otherwise; the baselines: their own equivalent; an HTTP row: one request per message). Two regimes, which differ only in how publishes reach the server:`,
     '',
     ...REGIMES.map((r) => `- **${r.label}**: ${r.note} (\`--rate ${r.options.rate} --batch ${r.options.batch} --window ${r.options.window}\`).`),
     '',
@@ -192,7 +192,7 @@ export function renderReport(s: CompareSummary): string {
   return `${[
     '# Benchmarks',
     '',
-    `Written by \`${s.command}\`, which runs the same fanout load against Conveyor (one and two workers, two nodes over Redis, history on, and its Pusher mode) and four servers for comparison: bare uWebSockets.js (the limit: no protocol, one topic), a plain \`ws\` server looping over its clients, Socket.IO with rooms, and Soketi 1.6.1 on the Pusher load (private channels, publishes as client events). Numbers are from one machine and depend on it; the ratios between servers, measured in the same run, are what carries over.`,
+    `Written by \`${s.command}\`, which runs the same fanout load against Conveyor (one and two workers, two nodes over Redis, history on, \`fanout-action\`, acknowledgments on, HTTP publishing, and its Pusher mode with client events and with the HTTP API) and four servers for comparison: bare uWebSockets.js (the limit: no protocol, one topic), a plain \`ws\` server looping over its clients, Socket.IO with rooms, and Soketi 1.6.1 on the Pusher loads (private channels, publishes as client events or through the HTTP API). Numbers are from one machine and depend on it; the ratios between servers, measured in the same run, are what carries over.`,
     budgetSection(s),
     fanoutSection(s),
     servers(s),

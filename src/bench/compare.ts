@@ -125,7 +125,7 @@ async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' |
     let serverCores = 0;
     const url = nodes.map((node) => `ws://127.0.0.1:${node.port}`).join(',');
     const result = await runBench(
-      { ...options, url, protocol: spec.protocol, ...(spec.pusherApp ? { pusherApp: spec.pusherApp } : {}) },
+      { ...options, url, protocol: spec.protocol, ...(spec.pusherApp ? { pusherApp: spec.pusherApp } : {}), ...(spec.action ? { action: spec.action } : {}), ack: spec.ack ?? false },
       {
         onWindow: (edge) => {
           if (edge === 'start') {
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     log(`wrote ${join(argv['out-dir'], 'benchmarks.md')} and benchmarks.svg from ${argv['from-json']}`);
     return;
   }
-  for (const spec of servers.filter((s) => s.args.some((arg) => arg.endsWith('soketi-server.js')))) {
+  for (const spec of servers.filter((s) => s.args.some((arg) => arg.endsWith('soketi-server.js'))).slice(0, 1)) {
     const installed = spawnSync(process.execPath, [spec.args[0]!, '--install-only'], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (installed.status !== 0) throw new BenchRunError(`${spec.label} could not be installed; leave it out with --servers`);
   }
@@ -281,7 +281,7 @@ async function main(): Promise<void> {
   // Memory of idle connections.
   const idle: IdleRun[] = [];
   if (argv['idle-connections'] > 0) {
-    for (const spec of servers.filter((s) => s.key === 'conveyor-1' || s.key === 'uws')) {
+    for (const spec of servers.filter((s) => s.key === 'conveyor-1' || s.key === 'uws' || s.key === 'conveyor-pusher')) {
       const { result } = await measure(spec, {
         ...DEFAULT_OPTIONS,
         scenario: 'idle',
@@ -318,6 +318,19 @@ async function main(): Promise<void> {
     conveyorCli: argv.conveyor,
     benchCommands: [
       ...REGIMES.map((regime) => ({ label: `fanout, ${regime.label}`, command: commandLine({ ...fanout(regime.options), url: 'ws://127.0.0.1:PORT', protocol: 'conveyor' }) })),
+      ...servers
+        .filter((spec) => spec.action !== undefined || spec.ack)
+        .map((spec) => ({
+          label: `${spec.label}, batched`,
+          command: commandLine({
+            ...fanout(REGIMES[1]!.options),
+            url: 'ws://127.0.0.1:PORT',
+            protocol: spec.protocol,
+            ...(spec.pusherApp ? { pusherApp: spec.pusherApp } : {}),
+            ...(spec.action ? { action: spec.action } : {}),
+            ack: spec.ack ?? false,
+          }),
+        })),
       ...loads.map(({ load, rate, batch }) => ({
         label: `latency, ${load}`,
         command: commandLine({ ...fanout({ rate, batch, duration: Math.max(argv.duration, 5) }), url: 'ws://127.0.0.1:PORT', protocol: 'conveyor' }),
@@ -387,13 +400,23 @@ function budget(summary: CompareSummary): BudgetLine[] {
       met: Math.min(...p99s) <= 10,
     });
   }
-  const idle = summary.idle.find((i) => i.server.startsWith('Conveyor'));
-  if (idle) {
+  for (const idle of summary.idle.filter((i) => i.server.startsWith('Conveyor'))) {
     lines.push({
-      line: `${whole(idle.requested)} idle connections`,
-      target: '≤ 4 KB server RSS per connection, all open',
+      line: `${whole(idle.requested)} idle connections, ${idle.server}`,
+      target: '≤ 2 KB server RSS per connection, all open',
       measured: `${whole(idle.open)} open, ${whole(idle.failed)} failed, ${(idle.perConnection / 1024).toFixed(2)} KB per connection`,
-      met: idle.open === idle.requested && idle.perConnection <= 4096,
+      met: idle.open === idle.requested && idle.perConnection <= 2048,
+    });
+  }
+  const storm = summary.idle.find((i) => i.server === SERVERS.find((s) => s.key === 'conveyor-1')!.label);
+  const bareStorm = summary.idle.find((i) => i.server.startsWith('bare uWS'));
+  if (storm && bareStorm && bareStorm.handshakesPerSecond > 0) {
+    const ratio = storm.handshakesPerSecond / bareStorm.handshakesPerSecond;
+    lines.push({
+      line: 'Handshakes per second in a storm, Conveyor --workers 1 vs bare uWS',
+      target: '≥ 90%',
+      measured: `${whole(storm.handshakesPerSecond)}/s vs ${whole(bareStorm.handshakesPerSecond)}/s = ${pct(ratio)}`,
+      met: ratio >= 0.9,
     });
   }
   const workers = compare('conveyor-2', 'conveyor-1');
@@ -408,6 +431,25 @@ function budget(summary: CompareSummary): BudgetLine[] {
   if (history) {
     lines.push({ line: 'Conveyor --history 1000 vs history off', target: 'reported (no goal)', measured: history.text.replace('RATIO', pct(history.ratio)), met: undefined });
   }
+  const fanoutAction = compare('conveyor-fanout-action', 'conveyor-1');
+  if (fanoutAction) {
+    lines.push({ line: 'fanout-action vs broadcast-action, batched', target: '≥ 50%', measured: fanoutAction.text.replace('RATIO', pct(fanoutAction.ratio)), met: fanoutAction.ratio >= 0.5 });
+  }
+  const fanoutOne = stats('conveyor-fanout-action', 'one-by-one');
+  const broadcastOne = stats('conveyor-1', 'one-by-one');
+  if (fanoutOne && broadcastOne && broadcastOne.delivered) {
+    const ratio = fanoutOne.delivered / broadcastOne.delivered;
+    lines.push({
+      line: 'fanout-action vs broadcast-action, one by one',
+      target: '≥ 90%',
+      measured: `${short(fanoutOne.delivered)}/s vs ${short(broadcastOne.delivered)}/s = ${pct(ratio)} (per server core ${short(fanoutOne.perServerCore)}/s vs ${short(broadcastOne.perServerCore)}/s)`,
+      met: ratio >= 0.9,
+    });
+  }
+  const ack = compare('conveyor-ack', 'conveyor-1');
+  if (ack) {
+    lines.push({ line: 'Conveyor --ack (receivers acknowledge every frame) vs acknowledgments off', target: '≥ 50%', measured: ack.text.replace('RATIO', pct(ack.ratio)), met: ack.ratio >= 0.5 });
+  }
   const pusher = compare('conveyor-pusher', 'soketi');
   if (pusher) {
     lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, client events', target: '≥ 10×', measured: pusher.text.replace('RATIO', `${pusher.ratio.toFixed(1)}×`), met: pusher.ratio >= 10 });
@@ -415,6 +457,14 @@ function budget(summary: CompareSummary): BudgetLine[] {
   const pusherNative = compare('conveyor-pusher', 'conveyor-1');
   if (pusherNative) {
     lines.push({ line: 'Conveyor Pusher mode (client events) vs native broadcast, same load', target: '≥ 90%', measured: pusherNative.text.replace('RATIO', pct(pusherNative.ratio)), met: pusherNative.ratio >= 0.9 });
+  }
+  const pusherHttp = compare('conveyor-pusher-http', 'soketi-http');
+  if (pusherHttp) {
+    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, HTTP API events', target: '≥ 10×', measured: pusherHttp.text.replace('RATIO', `${pusherHttp.ratio.toFixed(1)}×`), met: pusherHttp.ratio >= 10 });
+  }
+  const pusherHttpNative = compare('conveyor-pusher-http', 'conveyor-http');
+  if (pusherHttpNative) {
+    lines.push({ line: 'Conveyor Pusher HTTP API vs native HTTP publishing, same load', target: '≥ 90%', measured: pusherHttpNative.text.replace('RATIO', pct(pusherHttpNative.ratio)), met: pusherHttpNative.ratio >= 0.9 });
   }
   return lines;
 }

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { headerLength, writeHeader, encodeText } from './client-frames.js';
+import { HTTP_PUBLISH_CONNECTIONS, HttpPublisher } from './http-publisher.js';
 import { Opcode } from './frame-scanner.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { RateSchedule } from './rate-schedule.js';
@@ -23,6 +24,8 @@ const readBuffer = Buffer.allocUnsafe(256 * 1024);
 const PROGRESS_MS = 250;
 /** With --rate 0, a sender whose socket holds more than this is skipped until it drains. */
 const WINDOWED_HIGH_WATER = 256 * 1024;
+/** The same for an HTTP publisher: requests unanswered, a few per keep-alive connection. */
+const HTTP_HIGH_WATER = 4 * HTTP_PUBLISH_CONNECTIONS;
 /** Every thread's received count, for closed-loop senders (see ThreadPlan.deliveries). */
 const sharedDeliveries = new Uint32Array(plan.deliveries);
 const MAX_ERROR_SAMPLES = 5;
@@ -44,6 +47,10 @@ interface Client {
   sequence: number;
   template: Buffer | undefined;
   attemptAt: number;
+  /** Publishers of --action http: their requests go through this instead of a socket. */
+  http: HttpPublisher | undefined;
+  /** Ack frames owed for this read, written together after it (--ack). */
+  acks: string[];
 }
 
 const counters: ThreadCounters = { open: 0, failed: 0, sent: 0, delivered: 0, deliveredInWindow: 0, gaps: 0, errors: 0, slept: 0 };
@@ -100,6 +107,8 @@ function makeClient(id: number): Client {
     sequence: 0,
     template: undefined,
     attemptAt: 0,
+    http: undefined,
+    acks: [],
   };
 }
 
@@ -125,9 +134,18 @@ function settle(): void {
 function open(client: Client): void {
   client.attemptAt = now();
   firstAttempt = Math.min(firstAttempt, client.attemptAt);
+  if (client.role === 'publisher' && plan.action === 'http') {
+    client.http = new HttpPublisher(plan.publisherEndpoint, plan.path, plan.protocol, client.channelName!, plan.payload, client.sender, plan.pusherApp, noteError);
+    return becomeReady(client);
+  }
   const events: ConnectionEvents = {
     beforeRead: onRead,
-    afterRead,
+    afterRead: plan.ack
+      ? () => {
+          flushAcks(client);
+          afterRead();
+        }
+      : afterRead,
     open: (connection) => {
       for (const frame of protocol.opening(client.channelName)) connection.write(encodeText(frame));
     },
@@ -196,8 +214,30 @@ function pace(): void {
   setImmediate(pace);
 }
 
+/** `"id":"` : where a frame's acknowledgment id starts (the server puts it last). */
+const ID_KEY = Buffer.from('"id":"');
+
+/** Queues the acknowledgment a frame with an id asks for; sent after the read (flushAcks). */
+function owe(client: Client, payload: Buffer, start: number, end: number): void {
+  const at = payload.lastIndexOf(ID_KEY, end - ID_KEY.length);
+  if (at < start) return;
+  const from = at + ID_KEY.length;
+  const to = payload.indexOf(0x22, from);
+  if (to < 0 || to >= end) return;
+  client.acks.push(payload.toString('latin1', from, to));
+}
+
+/** One write of every acknowledgment a read owed. */
+function flushAcks(client: Client): void {
+  if (client.acks.length === 0 || client.closed) return;
+  const frames = client.acks.map((id) => encodeText(`{"action":"acknowledge-action","data":"${id}"}`));
+  client.acks.length = 0;
+  client.connection!.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+}
+
 function onMessage(client: Client, opcode: number, payload: Buffer, start: number, end: number): void {
   if (opcode !== Opcode.text) return;
+  if (plan.ack) owe(client, payload, start, end);
   if (!client.ready) return setupMessage(client, payload.toString('utf8', start, end));
   let mark = start + markOffset;
   if (mark >= end || payload[mark] !== STAMP_MARK) {
@@ -261,6 +301,11 @@ function templateFor(client: Client): { frame: Buffer; stampAt: number } {
 const templates = new Map<Client, { frame: Buffer; stampAt: number }>();
 
 function sendBurst(client: Client, dueAt: number): void {
+  if (client.http) {
+    for (let i = 0; i < plan.batch; i++) client.http.publish(dueAt, client.sequence++);
+    counters.sent += plan.batch;
+    return;
+  }
   let template = templates.get(client);
   if (!template) templates.set(client, (template = templateFor(client)));
   const { frame, stampAt } = template;
@@ -330,7 +375,7 @@ function runWindowed(start: number, end: number, receiversPerChannel: number[], 
       const cost = plan.batch * receiversOf(client);
       if (asked + cost - delivered > limit) break;
       next++;
-      if (client.closed || client.connection!.queued > WINDOWED_HIGH_WATER) {
+      if (client.closed || (client.http ? client.http.inFlight > HTTP_HIGH_WATER : client.connection!.queued > WINDOWED_HIGH_WATER)) {
         tries++;
         continue;
       }
@@ -364,6 +409,7 @@ function finish(fanoutSent: number[]): void {
   let timeouts = 0;
   let lostToClosed = 0;
   let late = 0;
+  let repeated = 0;
   let foreign = 0;
   for (const client of clients) {
     const ledger = client.ledger;
@@ -374,6 +420,7 @@ function finish(fanoutSent: number[]): void {
     if (client.closed) lostToClosed += missing;
     else timeouts += missing;
     late += ledger.late;
+    repeated += ledger.repeated;
     foreign += ledger.foreign;
   }
   counters.gaps = clients.reduce((sum, c) => sum + (c.ledger?.gaps ?? 0), 0);
@@ -384,10 +431,14 @@ function finish(fanoutSent: number[]): void {
     timeouts,
     lostToClosed,
     late,
+    repeated,
     foreign,
     errorSamples: [...errorSamples],
   });
-  for (const client of clients) client.connection?.destroy();
+  for (const client of clients) {
+    client.connection?.destroy();
+    client.http?.close();
+  }
   setTimeout(() => process.exit(0), 50).unref();
 }
 

@@ -60,7 +60,9 @@ function generatorLine(r: BenchResult): string {
 
 /** The autocannon-style report of one run. */
 export function formatReport(r: BenchResult): string {
-  const what = r.options.action === 'fanout' ? `${r.options.protocol}, fanout-action` : r.options.protocol;
+  const what = [r.options.protocol, r.options.action === 'fanout' ? 'fanout-action' : r.options.action === 'http' ? 'HTTP publishing' : undefined, r.options.ack ? 'acknowledged' : undefined]
+    .filter((part) => part !== undefined)
+    .join(', ');
   const out: string[] = [`conveyor bench ${r.scenario} ${r.options.url} (${what})`, describeLoad(r), ''];
   if (r.scenario === 'fanout' || r.scenario === 'echo') {
     out.push(latencyTable('Latency', r.latency), '');
@@ -74,6 +76,7 @@ export function formatReport(r: BenchResult): string {
         ['Lost (skipped)', whole(r.lost), ''],
         ['Lost (closed)', whole(r.lostToClosed), ''],
         ['Timeouts', whole(r.timeouts), ''],
+        ...(r.repeated > 0 ? [['Repeated (re-sent)', whole(r.repeated), '']] : []),
         ['Errors', whole(r.errors), ''],
       ]),
     );

@@ -47,6 +47,8 @@ export interface BenchResult {
   /** Still missing when the wait after sending ran out. */
   timeouts: number;
   late: number;
+  /** Arrived again: re-sends of a server with acknowledgments, not counted as delivered. */
+  repeated: number;
   foreign: number;
   errors: number;
   errorSamples: string[];
@@ -129,6 +131,7 @@ function plans(options: BenchOptions, epoch: number): { plan: ThreadPlan; role: 
     protocol: options.protocol,
     pusherApp: options.pusherApp === undefined ? undefined : parsePusherApp(options.pusherApp),
     action: options.action,
+    ack: options.ack,
     epoch,
     connections: options.connections,
     publishers: options.publishers,
@@ -377,6 +380,7 @@ async function run(options: BenchOptions, handles: ThreadHandle[], healthUrl: st
     lostToClosed: finals.reduce((n, f) => n + f.lostToClosed, 0),
     timeouts: finals.reduce((n, f) => n + f.timeouts, 0),
     late: finals.reduce((n, f) => n + f.late, 0),
+    repeated: finals.reduce((n, f) => n + f.repeated, 0),
     foreign: finals.reduce((n, f) => n + f.foreign, 0),
     errors: total('errors'),
     errorSamples,

@@ -4,10 +4,15 @@
  * to arrive in order. A jump is a gap (lost), one that fills a gap later is late. At the
  * end, what a sender sent beyond the highest number seen never arrived. So for every
  * (sender, receiver) pair: sent = delivered + gaps + never-arrived, with no double count.
+ * An old number while no gap of that sender is open is a repeat (a server re-sending what
+ * was not acknowledged in time): counted apart, not as a delivery.
  */
 export class SequenceLedger {
   private readonly expected: Uint32Array;
+  /** Gaps of each sender not filled yet. */
+  private readonly open: Uint32Array;
   delivered = 0;
+  repeated = 0;
   gaps = 0;
   late = 0;
   /** Stamps from senders outside this receiver's set: a server delivered to the wrong socket. */
@@ -19,9 +24,10 @@ export class SequenceLedger {
     readonly senders: number,
   ) {
     this.expected = new Uint32Array(senders);
+    this.open = new Uint32Array(senders);
   }
 
-  /** Counts one arrival; false when it came from a sender this receiver should not hear. */
+  /** Counts one arrival; false when it came from a sender this receiver should not hear, or is a repeat. */
   accept(sender: number, sequence: number): boolean {
     const offset = sender - this.first;
     const slot = offset / this.stride;
@@ -29,16 +35,21 @@ export class SequenceLedger {
       this.foreign++;
       return false;
     }
-    this.delivered++;
     const expected = this.expected[slot]!;
     if (sequence === expected) this.expected[slot] = expected + 1;
     else if (sequence > expected) {
       this.gaps += sequence - expected;
+      this.open[slot]! += sequence - expected;
       this.expected[slot] = sequence + 1;
-    } else {
+    } else if (this.open[slot]! > 0) {
+      this.open[slot]!--;
       this.gaps--;
       this.late++;
+    } else {
+      this.repeated++;
+      return false;
     }
+    this.delivered++;
     return true;
   }
 

@@ -1,5 +1,5 @@
 import type { Scenario } from './bench-options.js';
-import type { ConveyorAction, ProtocolName, PusherAppCredentials } from './wire-protocols.js';
+import type { PublishAction, ProtocolName, PusherAppCredentials } from './wire-protocols.js';
 
 /** What one generator thread does: fixed when it starts, so the thread needs no more setup. */
 export interface ThreadPlan {
@@ -16,7 +16,9 @@ export interface ThreadPlan {
   protocol: ProtocolName;
   /** The app of --protocol pusher, whose secret signs the subscriptions. */
   pusherApp: PusherAppCredentials | undefined;
-  action: ConveyorAction;
+  action: PublishAction;
+  /** Receivers acknowledge every frame with an id. */
+  ack: boolean;
   /** Origin of the stamps' clock (monotonic µs), the same in every thread. */
   epoch: number;
   /** Indexes of the connections this thread opens. */
@@ -93,6 +95,8 @@ export type ThreadToMain =
       lostToClosed: number;
       /** Arrived after a later message of the same sender. */
       late: number;
+      /** Arrived again (re-sends of a server with acknowledgments): not deliveries. */
+      repeated: number;
       /** Stamped messages from senders this receiver should not hear from. */
       foreign: number;
       errorSamples: string[];

@@ -4,9 +4,13 @@ import { createHmac } from 'node:crypto';
 export const PROTOCOL_NAMES = ['conveyor', 'raw', 'socketio', 'pusher'] as const;
 export type ProtocolName = (typeof PROTOCOL_NAMES)[number];
 
-/** How a Socket Conveyor publisher publishes: to its channel, or to every socket. */
-export const CONVEYOR_ACTIONS = ['broadcast', 'fanout'] as const;
-export type ConveyorAction = (typeof CONVEYOR_ACTIONS)[number];
+/**
+ * How publishers publish: `broadcast` on their socket to their channel (Pusher: a client
+ * event), `fanout` (Socket Conveyor only) to every socket, or `http` through the server's
+ * HTTP API (Socket Conveyor's /conveyor/message, the Pusher HTTP API's events).
+ */
+export const PUBLISH_ACTIONS = ['broadcast', 'fanout', 'http'] as const;
+export type PublishAction = (typeof PUBLISH_ACTIONS)[number];
 
 /** The Pusher app a `--protocol pusher` run connects to and signs its subscriptions for. */
 export interface PusherAppCredentials {
@@ -62,7 +66,7 @@ function withQuery(path: string, params: Record<string, string | undefined>): st
 }
 
 /** The Socket Conveyor protocol (PROTOCOL.md). */
-export function conveyorProtocol(basePath: string, action: ConveyorAction = 'broadcast'): WireProtocol {
+export function conveyorProtocol(basePath: string, action: PublishAction = 'broadcast'): WireProtocol {
   // A token in the URL admits the handshake; channel-connect wants it again as `auth`.
   const token = new URLSearchParams(basePath.split('?', 2)[1] ?? '').get('token') ?? undefined;
   const join = (channel: string): string => JSON.stringify({ action: 'channel-connect', channel, ...(token ? { auth: token } : {}) });
@@ -230,7 +234,7 @@ export function pusherProtocol(app: PusherAppCredentials): WireProtocol {
 }
 
 /** The protocol of a run; `pusherApp` is needed by (and only by) `pusher`, `action` is read by `conveyor` only. */
-export function wireProtocol(name: ProtocolName, basePath: string, pusherApp?: PusherAppCredentials, action: ConveyorAction = 'broadcast'): WireProtocol {
+export function wireProtocol(name: ProtocolName, basePath: string, pusherApp?: PusherAppCredentials, action: PublishAction = 'broadcast'): WireProtocol {
   switch (name) {
     case 'conveyor':
       return conveyorProtocol(basePath, action);
