@@ -68,6 +68,15 @@ test('each scenario runs against a real server and its counts add up', async (t)
     assert.equal(result.errors, 0, result.errorSamples.join('\n'));
   });
 
+  await t.test('fanout with --action http: each POST /conveyor/message reaches every subscriber once', async () => {
+    const result = await runBench(options(server.url, { action: 'http', connections: 20, publishers: 2, rate: 300, batch: 5 }));
+    assert.ok(result.sent >= 250, `sent ${result.sent}`);
+    assert.equal(result.expected, result.sent * 20);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected);
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  });
+
   await t.test('echo: every request answered once', async () => {
     const result = await runBench(options(server.url, { scenario: 'echo', connections: 10, rate: 300 }));
     assert.ok(result.sent >= 250, `sent ${result.sent}`);
@@ -94,6 +103,20 @@ test('each scenario runs against a real server and its counts add up', async (t)
   });
 });
 
+test('--ack: receivers acknowledge every frame, so a server with --ack has nothing to re-send', async (t) => {
+  // Re-sent after 0.2 s, three times: receivers that did not acknowledge would hear most frames again within the run.
+  const server = await startServer(['--ack', '--ack-timeout', '0.2', '--ack-attempts', '3'], t);
+  const result = await runBench(options(server.url, { ack: true, connections: 20, rate: 200, batch: 2 }));
+  assert.ok(result.sent >= 150, `sent ${result.sent}`);
+  assertAccounted(result);
+  assert.equal(result.delivered, result.expected);
+  assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  assert.ok(result.repeated < result.delivered / 10, `${result.repeated} repeats of ${result.delivered}: the acknowledgments did not arrive`);
+  // And without acknowledging, the same server re-sends: the count above can tell.
+  const silent = await runBench(options(server.url, { connections: 20, rate: 200, batch: 2 }));
+  assert.ok(silent.repeated > silent.delivered, `${silent.repeated} repeats of ${silent.delivered}`);
+});
+
 test('--protocol pusher drives the Pusher mode as pusher-js would, and its counts add up', async (t) => {
   const app = { id: 'bench-app', key: 'bench-key', secret: 'bench-secret-5e1' };
   const config = join(tmpdir(), `conveyor-bench-pusher-${process.pid}.json`);
@@ -108,6 +131,14 @@ test('--protocol pusher drives the Pusher mode as pusher-js would, and its count
   await t.test('fanout, open loop: client events on private channels reach every other subscriber once', () => openLoopFanout(server.url, pusher));
 
   await t.test('fanout, closed loop at the maximum rate stays within its window', () => closedLoopFanout(server.url, pusher));
+
+  await t.test('fanout with --action http: signed HTTP API events reach every subscriber once', async () => {
+    const result = await runBench(options(server.url, { ...pusher, action: 'http', connections: 20, publishers: 2, rate: 300, batch: 5 }));
+    assert.ok(result.sent >= 250, `sent ${result.sent}`);
+    assertAccounted(result);
+    assert.equal(result.delivered, result.expected);
+    assert.equal(result.errors, 0, result.errorSamples.join('\n'));
+  });
 
   await t.test('connect: a storm of Pusher handshakes, each one open or failed', async () => {
     const result = await runBench(options(server.url, { ...pusher, scenario: 'connect', connections: 200, concurrency: 50 }));
