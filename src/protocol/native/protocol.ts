@@ -22,6 +22,17 @@ export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
   assocUserToFdAction,
 ] as ActionDefinition[];
 
+/** How the SDK (and every client seen) writes an acknowledgment: read without parsing. */
+const ACK_PREFIX = '{"action":"acknowledge-action","data":"';
+const ACK_SUFFIX = '"}';
+
+/** The id of an acknowledgment written exactly as ACK_PREFIX id ACK_SUFFIX, with no escapes; else undefined. */
+function plainAckId(text: string): string | undefined {
+  if (text.length <= ACK_PREFIX.length + ACK_SUFFIX.length || !text.startsWith(ACK_PREFIX) || !text.endsWith(ACK_SUFFIX)) return undefined;
+  const id = text.slice(ACK_PREFIX.length, text.length - ACK_SUFFIX.length);
+  return id.includes('"') || id.includes('\\') ? undefined : id;
+}
+
 /** Frames a socket may have waiting behind an unfinished one before new ones are refused. */
 export const MAX_BACKLOG_FRAMES = 256;
 
@@ -70,6 +81,10 @@ export class NativeProtocol {
   message(session: NativeSession, text: string, isBinary: boolean): void {
     // The published JS client's heartbeat is a 2-byte binary frame: an answer would reach the app.
     if (isBinary) return;
+    // One arrives for every frame a socket gets with --ack: the commonest frame of all, and it
+    // answers nothing, so it need not wait behind a frame still being handled either.
+    const ackId = plainAckId(text);
+    if (ackId !== undefined) return this.hub.acknowledge(session, ackId);
     if (session.busy) {
       const { maxBacklogBytes } = this.limits;
       if (session.backlog.length >= MAX_BACKLOG_FRAMES || session.backlogBytes + text.length > maxBacklogBytes) {
