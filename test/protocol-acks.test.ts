@@ -207,5 +207,39 @@ for (const topology of TOPOLOGIES) {
       assert.ok(deliveries(late, first) <= atAck + 1, `late acknowledger got ${deliveries(late, first)} deliveries, ${atAck} before acknowledging`);
       assert.equal(deliveries(bystander, first), 1);
     });
+
+    test(`acknowledgments out of order, twice, or of an unknown id stop re-sends of just that message to just that recipient [${topology.label}]`, async (t) => {
+      const fleet = new Fleet(server(), topology, t);
+      const clients = await fleet.spread(3);
+      const [sender, picky, silent] = clients as [FrameClient, FrameClient, FrameClient];
+      sender.acknowledges = true;
+      const room = uniqueChannel('out-of-order');
+      await joinAll(clients, room);
+      const marks = clients.map((c) => c.frames.length);
+
+      const texts = ['order 1', 'order 2', 'order 3'];
+      for (const text of texts) sender.send({ action: 'broadcast-action', data: text });
+      const frames = await Promise.all(texts.map((text) => awaitFrame(picky, (f) => f.includes(`"${text}"`), marks[1])));
+      const [id1, id2, id3] = frames.map(idOf) as [string, string, string];
+      // The newest first, then the oldest; the middle one never.
+      for (const id of [id3, id1, id3, 'no-such-id']) picky.send({ action: 'acknowledge-action', data: id });
+      const atAck = frames.map((f) => deliveries(picky, f));
+
+      const perWorker = (recipients: readonly FrameClient[]): Map<number, number> => {
+        const counts = new Map<number, number>();
+        for (const client of recipients) counts.set(fleet.workerOf(client), (counts.get(fleet.workerOf(client)) ?? 0) + 1);
+        return counts;
+      };
+      await Promise.all([givenUp(server(), id1, perWorker([silent])), givenUp(server(), id2, perWorker([picky, silent])), givenUp(server(), id3, perWorker([silent]))]);
+      for (const client of clients) await client.barrier('after-give-up');
+
+      for (const f of frames) assert.equal(deliveries(silent, f), 1 + ATTEMPTS, `silent: ${f}`);
+      assert.equal(deliveries(picky, frames[1]!), 1 + ATTEMPTS, 'the message never acknowledged is re-sent every time');
+      for (const i of [0, 2]) {
+        // One re-send may have been on its way when the acknowledgment left.
+        assert.ok(deliveries(picky, frames[i]!) <= atAck[i]! + 1, `${frames[i]}: ${deliveries(picky, frames[i]!)} deliveries, ${atAck[i]} before acknowledging`);
+      }
+      assert.ok(!picky.frames.slice(marks[1]).some((f) => f.startsWith('{"action":"error"')), 'a duplicate or unknown acknowledgment is not answered');
+    });
   });
 }

@@ -1,20 +1,37 @@
 import type { Logger } from '../log.js';
 
+/** A recipient slot that acknowledged, left or was given up. Fds are never negative. */
+const DONE = -1;
+
 interface PendingMessage {
   readonly id: string;
   readonly frame: string;
-  /** Recipients that have not acknowledged yet. */
-  readonly fds: Set<number>;
+  /**
+   * Recipients by slot, DONE once settled: one array per message instead of a set entry per
+   * recipient. Float64 because fds are never reused and may, in a long life, pass 2^31.
+   */
+  fds: Float64Array;
+  /** Slots in use; `fds` may have room to spare. */
+  slots: number;
+  /** Slots not DONE: the message is finished at 0. */
+  pending: number;
   resends: number;
   /** When the next re-send (or the give-up) is due, in ms of the tracker's clock. */
   due: number;
-  /** False once every recipient acknowledged or left: its queue slot is skipped. */
-  live: boolean;
 }
 
+/**
+ * What one socket owes, as (message, slot) pairs in the order they were tracked, which is
+ * the order the socket received them and, from a client that acknowledges as it reads, the
+ * order acknowledgments come in. A pair whose slot is DONE is dead and skipped; two plain
+ * arrays keep the pairs without an object each.
+ */
 interface SocketAcks {
-  ids: Set<string>;
-  /** Bytes of the frames this socket has not acknowledged (shared frames counted per socket). */
+  messages: PendingMessage[];
+  slots: number[];
+  head: number;
+  /** Live pairs, and the bytes of their frames (shared frames counted per socket). */
+  count: number;
   bytes: number;
 }
 
@@ -39,11 +56,19 @@ export interface AckTrackerOptions {
  * interval, so the queue of pending messages is already ordered by due time: one clock
  * tick (a single task in the pool, never one per message) re-sends whatever is due at its
  * front. What a socket may leave unacknowledged is bounded in count and bytes.
+ *
+ * A broadcast to thousands of sockets is tracked and acknowledged without a hash entry or
+ * an object per recipient: the message keeps its recipients in one typed array, and each
+ * socket a queue of slots in which an in-order acknowledgment is found at the head.
  */
 export class AckTracker {
   private readonly pending = new Map<string, PendingMessage>();
+  /**
+   * One entry per socket that owes or owed something. Kept when its last acknowledgment comes,
+   * so a socket that keeps up is not added and deleted once per message; dropped when it closes.
+   */
   private readonly bySocket = new Map<number, SocketAcks>();
-  /** Pending messages in due order; slots of finished ones are skipped when reached. */
+  /** Pending messages in due order; finished ones are skipped when reached. */
   private queue: PendingMessage[] = [];
   private head = 0;
   private ticking = false;
@@ -65,36 +90,61 @@ export class AckTracker {
     return this.pending.size;
   }
 
-  track(id: string, frame: string, fds: Iterable<number>): void {
-    let message = this.pending.get(id);
-    if (!message) {
-      message = { id, frame, fds: new Set(), resends: 0, due: this.now() + this.options.intervalMs, live: true };
+  /** Tracks `id` for every fd of `fds` but `except`. */
+  track(id: string, frame: string, fds: ReadonlySet<number> | readonly number[], except?: number): void {
+    const known = this.pending.get(id);
+    const room = 'length' in fds ? fds.length : fds.size;
+    const message = known ?? { id, frame, fds: new Float64Array(room), slots: 0, pending: 0, resends: 0, due: this.now() + this.options.intervalMs };
+    // Tracked again (on another topic): the fds it already waits for are skipped. Rare, so a set.
+    const already = known && new Set(known.fds.subarray(0, known.slots));
+    if (known && known.fds.length < known.slots + room) {
+      const grown = new Float64Array(known.slots + room);
+      grown.set(known.fds.subarray(0, known.slots));
+      known.fds = grown;
     }
     for (const fd of fds) {
-      let acks = this.bySocket.get(fd);
-      if (!acks) this.bySocket.set(fd, (acks = { ids: new Set(), bytes: 0 }));
-      if (acks.ids.has(id)) continue;
-      if (acks.ids.size >= this.options.maxPendingPerSocket || acks.bytes + frame.length > this.options.maxPendingBytesPerSocket) {
+      if (fd === except || already?.has(fd)) continue;
+      const acks = this.socket(fd);
+      if (acks.count >= this.options.maxPendingPerSocket || acks.bytes + message.frame.length > this.options.maxPendingBytesPerSocket) {
         this.overflowed++;
         this.forget(fd);
         this.options.overflow(fd);
         continue;
       }
-      acks.ids.add(id);
-      acks.bytes += frame.length;
-      message.fds.add(fd);
+      const slot = message.slots++;
+      message.fds[slot] = fd;
+      message.pending++;
+      if (acks.messages.length >= 2 * acks.count + 64) compact(acks);
+      acks.messages.push(message);
+      acks.slots.push(slot);
+      acks.count++;
+      acks.bytes += message.frame.length;
     }
-    if (message.fds.size === 0 || this.pending.has(id)) return;
+    if (known || message.pending === 0) return;
     this.pending.set(id, message);
     this.queue.push(message);
     this.tick();
   }
 
   acknowledge(fd: number, id: string): void {
-    const message = this.pending.get(id);
-    if (!message || !message.fds.delete(fd)) return;
-    this.release(fd, message);
-    if (message.fds.size === 0) this.finish(message);
+    const acks = this.bySocket.get(fd);
+    if (!acks || acks.count === 0) return;
+    skipDead(acks);
+    let at = acks.head;
+    // Out of order (or a duplicate, or unknown): look the message up, then its pair.
+    if (acks.messages[at]!.id !== id) {
+      const message = this.pending.get(id);
+      if (!message) return;
+      const end = acks.messages.length;
+      while (at < end && !(acks.messages[at] === message && message.fds[acks.slots[at]!] !== DONE)) at++;
+      if (at === end) return;
+    }
+    const message = acks.messages[at]!;
+    message.fds[acks.slots[at]!] = DONE;
+    acks.count--;
+    acks.bytes -= message.frame.length;
+    if (at === acks.head) acks.head++;
+    if (--message.pending === 0) this.pending.delete(message.id);
   }
 
   /** A socket closed: stop re-sending to it. */
@@ -102,24 +152,19 @@ export class AckTracker {
     const acks = this.bySocket.get(fd);
     if (!acks) return;
     this.bySocket.delete(fd);
-    for (const id of acks.ids) {
-      const message = this.pending.get(id);
-      if (!message) continue;
-      message.fds.delete(fd);
-      if (message.fds.size === 0) this.finish(message);
+    for (let i = acks.head; i < acks.messages.length; i++) {
+      const message = acks.messages[i]!;
+      const slot = acks.slots[i]!;
+      if (message.fds[slot] === DONE) continue;
+      message.fds[slot] = DONE;
+      if (--message.pending === 0) this.pending.delete(message.id);
     }
   }
 
-  private release(fd: number, message: PendingMessage): void {
-    const acks = this.bySocket.get(fd);
-    if (!acks || !acks.ids.delete(message.id)) return;
-    acks.bytes -= message.frame.length;
-    if (acks.ids.size === 0) this.bySocket.delete(fd);
-  }
-
-  private finish(message: PendingMessage): void {
-    message.live = false;
-    this.pending.delete(message.id);
+  private socket(fd: number): SocketAcks {
+    let acks = this.bySocket.get(fd);
+    if (!acks) this.bySocket.set(fd, (acks = { messages: [], slots: [], head: 0, count: 0, bytes: 0 }));
+    return acks;
   }
 
   /** Starts the clock when something waits and no tick is under way. */
@@ -139,9 +184,9 @@ export class AckTracker {
     );
   }
 
-  /** The first live message of the queue, dropping finished ones before it. */
+  /** The first unfinished message of the queue, dropping finished ones before it. */
   private front(): PendingMessage | undefined {
-    while (this.head < this.queue.length && !this.queue[this.head]!.live) this.head++;
+    while (this.head < this.queue.length && this.queue[this.head]!.pending === 0) this.head++;
     if (this.head >= this.queue.length) {
       this.queue = [];
       this.head = 0;
@@ -163,18 +208,16 @@ export class AckTracker {
     for (let message = this.front(); message && message.due <= horizon; message = this.front()) {
       this.head++;
       if (message.resends >= this.options.attempts) {
-        this.givenUp += message.fds.size;
-        this.options.log.debug({ id: message.id, recipients: message.fds.size }, 'acknowledgment given up');
-        for (const fd of message.fds) this.release(fd, message);
-        message.fds.clear();
-        this.finish(message);
+        this.giveUp(message);
         continue;
       }
       message.resends++;
-      for (const fd of [...message.fds]) {
-        if (!this.options.resend(fd, message.frame)) this.forget(fd);
+      // A failed re-send forgets its socket, which only marks slots DONE: the walk stays valid.
+      for (let slot = 0; slot < message.slots; slot++) {
+        const fd = message.fds[slot]!;
+        if (fd !== DONE && !this.options.resend(fd, message.frame)) this.forget(fd);
       }
-      if (message.live) requeue.push(message);
+      if (message.pending > 0) requeue.push(message);
     }
     const due = this.now() + this.options.intervalMs;
     for (const message of requeue) {
@@ -183,4 +226,44 @@ export class AckTracker {
     }
     this.tick();
   }
+
+  private giveUp(message: PendingMessage): void {
+    this.givenUp += message.pending;
+    this.options.log.debug({ id: message.id, recipients: message.pending }, 'acknowledgment given up');
+    for (let slot = 0; slot < message.slots; slot++) {
+      const fd = message.fds[slot]!;
+      if (fd === DONE) continue;
+      message.fds[slot] = DONE;
+      const acks = this.bySocket.get(fd)!;
+      acks.count--;
+      acks.bytes -= message.frame.length;
+      // A socket that never acknowledges anything should not keep an entry until it closes.
+      if (acks.count === 0) this.bySocket.delete(fd);
+    }
+    message.pending = 0;
+    this.pending.delete(message.id);
+  }
+}
+
+/** Moves the head past dead pairs, which acknowledgments out of order and give-ups leave. */
+function skipDead(acks: SocketAcks): void {
+  const { messages, slots } = acks;
+  while (acks.head < messages.length && messages[acks.head]!.fds[slots[acks.head]!] === DONE) acks.head++;
+}
+
+/**
+ * Drops dead pairs in place, those before the head included: called when they are as many as
+ * the live ones (and a few), so the queue stays within twice what the socket owes and the
+ * copying costs about one move per pair pushed.
+ */
+function compact(acks: SocketAcks): void {
+  const { messages, slots } = acks;
+  let kept = 0;
+  for (let i = acks.head; i < messages.length; i++) {
+    if (messages[i]!.fds[slots[i]!] === DONE) continue;
+    messages[kept] = messages[i]!;
+    slots[kept++] = slots[i]!;
+  }
+  messages.length = slots.length = kept;
+  acks.head = 0;
 }

@@ -324,7 +324,7 @@ export class NativeMount implements Mount, Hub {
   private trackTopic(ackId: string, topic: string, frame: string, except: number | undefined): void {
     const members = this.topicMembers.get(topic);
     if (!members) return;
-    this.acks.track(ackId, frame, except === undefined ? members : [...members].filter((fd) => fd !== except));
+    this.acks.track(ackId, frame, members, except);
   }
 
   /**
