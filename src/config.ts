@@ -126,7 +126,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'broadcastSelf', flag: 'broadcast-self', kind: 'boolean', default: false, describe: 'Deliver broadcast-action to its sender too' },
   { key: 'ack', flag: 'ack', kind: 'boolean', default: false, describe: 'Acknowledgments: pushed frames carry an id and are re-sent until acknowledged' },
   { key: 'ackAttempts', flag: 'ack-attempts', kind: 'integer', default: 3, describe: 'Re-sends of an unacknowledged frame before it is given up', check: range(0, 100) },
-  { key: 'ackTimeout', flag: 'ack-timeout', kind: 'number', default: 0.5, describe: 'Seconds between re-sends of an unacknowledged frame', check: range(0.01, 3600) },
+  { key: 'ackTimeout', flag: 'ack-timeout', kind: 'number', default: 0.5, describe: 'Seconds before an unacknowledged frame is re-sent, and between re-sends: the least wait; it stretches while acknowledgments take longer to come back, and a socket still acknowledging, in order, what came before the frame is not re-sent to yet', check: range(0.01, 3600) },
   { key: 'ackMaxPending', flag: 'ack-max-pending', kind: 'integer', default: 1024, describe: 'Unacknowledged messages one socket may have; past it the socket gets an error frame and is closed with 1008', check: range(1, 1_000_000) },
   { key: 'ackMaxPendingBytes', flag: 'ack-max-pending-bytes', kind: 'integer', default: 4 * 1024 * 1024, describe: 'Bytes of unacknowledged frames one socket may have; past it the socket gets an error frame and is closed with 1008', check: range(1024, 1024 * 1024 * 1024) },
   { key: 'token', flag: 'token', kind: 'string', default: undefined, describe: 'Server token: required on the handshake (?token=), for fanout and channel auth' },

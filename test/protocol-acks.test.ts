@@ -208,6 +208,27 @@ for (const topology of TOPOLOGIES) {
       assert.equal(deliveries(bystander, first), 1);
     });
 
+    test(`a recipient acknowledging in order, slower than --ack-timeout, is not re-sent what it has not reached yet [${topology.label}]`, async (t) => {
+      const fleet = new Fleet(server(), topology, t);
+      const clients = await fleet.spread(2);
+      const [sender, slow] = clients as [FrameClient, FrameClient];
+      sender.acknowledges = true;
+      const room = uniqueChannel('slow-reader');
+      await joinAll(clients, room);
+      const mark = slow.frames.length;
+      const texts = Array.from({ length: 8 }, (_, i) => `slow ${i}`);
+      for (const text of texts) sender.send({ action: 'broadcast-action', data: text });
+      const frames = await Promise.all(texts.map((text) => awaitFrame(slow, (f) => f.includes(`"${text}"`), mark)));
+      // A reader that gets through one frame every third of the timeout: the last is acknowledged
+      // long after every frame's first re-send was due.
+      for (const frame of frames) {
+        slow.send({ action: 'acknowledge-action', data: idOf(frame) });
+        await new Promise((resolve) => setTimeout(resolve, (TIMEOUT_S * 1000) / 3));
+      }
+      await slow.barrier('read');
+      for (const frame of frames) assert.equal(deliveries(slow, frame), 1, `${frame} was re-sent to a socket still acknowledging the frames before it`);
+    });
+
     test(`acknowledgments out of order, twice, or of an unknown id stop re-sends of just that message to just that recipient [${topology.label}]`, async (t) => {
       const fleet = new Fleet(server(), topology, t);
       const clients = await fleet.spread(3);

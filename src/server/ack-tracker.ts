@@ -16,9 +16,18 @@ interface PendingMessage {
   /** Slots not DONE: the message is finished at 0. */
   pending: number;
   resends: number;
+  /** When it was first sent, in ms of the tracker's clock: its acknowledgments time the round trip. */
+  readonly sentAt: number;
+  /** When it was last sent (first sent, or re-sent). */
+  lastSent: number;
+  /** Where its last sending stands among all of this tracker's, which a socket receives in this order. */
+  order: number;
   /** When the next re-send (or the give-up) is due, in ms of the tracker's clock. */
   due: number;
 }
+
+/** The longest wait before a re-send, in multiples of --ack-timeout, however slow acknowledgments get. */
+const MAX_BACKOFF = 8;
 
 /**
  * What one socket owes, as (message, slot) pairs in the order they were tracked, which is
@@ -33,6 +42,9 @@ interface SocketAcks {
   /** Live pairs, and the bytes of their frames (shared frames counted per socket). */
   count: number;
   bytes: number;
+  /** When it last acknowledged anything, and the latest `order` of what it acknowledged. */
+  ackedAt: number;
+  ackedOrder: number;
 }
 
 export interface AckTrackerOptions {
@@ -52,10 +64,17 @@ export interface AckTrackerOptions {
 }
 
 /**
- * Pending acknowledgments of this worker, per recipient. Every message waits the same
- * interval, so the queue of pending messages is already ordered by due time: one clock
- * tick (a single task in the pool, never one per message) re-sends whatever is due at its
- * front. What a socket may leave unacknowledged is bounded in count and bytes.
+ * Pending acknowledgments of this worker, per recipient. Messages wait about the same
+ * interval, so the queue of pending messages is ordered by due time closely enough: one
+ * clock tick (a single task in the pool, never one per message) re-sends whatever is due
+ * at its front. What a socket may leave unacknowledged is bounded in count and bytes.
+ *
+ * The wait is --ack-timeout, or longer while acknowledgments take longer to come back (a
+ * loaded server or network), as TCP times its retransmissions (RFC 6298, Karn's rule: only
+ * frames sent once are timed). A fixed wait shorter than the round trip would re-send every
+ * frame to every socket, and those re-sends would only add to the load that made them late;
+ * a recipient that never acknowledges is still re-sent to at --ack-timeout, since the others'
+ * acknowledgments keep the estimate near it.
  *
  * A broadcast to thousands of sockets is tracked and acknowledged without a hash entry or
  * an object per recipient: the message keeps its recipients in one typed array, and each
@@ -79,6 +98,11 @@ export class AckTracker {
   givenUp = 0;
   /** Sockets closed for leaving too much unacknowledged, for metrics. */
   overflowed = 0;
+  /** Smoothed round trip of an acknowledgment and its variation, ms; 0 until the first sample. */
+  private srtt = 0;
+  /** Sendings so far (first sends and re-sends): the next `order`. */
+  private sends = 0;
+  private rttvar = 0;
 
   constructor(private readonly options: AckTrackerOptions) {
     this.now = options.now ?? Date.now;
@@ -94,7 +118,8 @@ export class AckTracker {
   track(id: string, frame: string, fds: ReadonlySet<number> | readonly number[], except?: number): void {
     const known = this.pending.get(id);
     const room = 'length' in fds ? fds.length : fds.size;
-    const message = known ?? { id, frame, fds: new Float64Array(room), slots: 0, pending: 0, resends: 0, due: this.now() + this.options.intervalMs };
+    const now = this.now();
+    const message = known ?? { id, frame, fds: new Float64Array(room), slots: 0, pending: 0, resends: 0, sentAt: now, lastSent: now, order: this.sends++, due: now + this.resendAfter() };
     // Tracked again (on another topic): the fds it already waits for are skipped. Rare, so a set.
     const already = known && new Set(known.fds.subarray(0, known.slots));
     if (known && known.fds.length < known.slots + room) {
@@ -144,7 +169,27 @@ export class AckTracker {
     acks.count--;
     acks.bytes -= message.frame.length;
     if (at === acks.head) acks.head++;
+    const now = this.now();
+    acks.ackedAt = now;
+    if (message.order > acks.ackedOrder) acks.ackedOrder = message.order;
+    if (message.resends === 0) this.sample(now - message.sentAt);
     if (--message.pending === 0) this.pending.delete(message.id);
+  }
+
+  /** How long a frame waits for its acknowledgment before it is re-sent. */
+  resendAfter(): number {
+    const { intervalMs } = this.options;
+    return Math.min(MAX_BACKOFF * intervalMs, Math.max(intervalMs, this.srtt + 4 * this.rttvar));
+  }
+
+  private sample(rtt: number): void {
+    if (this.srtt === 0) {
+      this.srtt = rtt;
+      this.rttvar = rtt / 2;
+      return;
+    }
+    this.rttvar += (Math.abs(this.srtt - rtt) - this.rttvar) / 4;
+    this.srtt += (rtt - this.srtt) / 8;
   }
 
   /** A socket closed: stop re-sending to it. */
@@ -163,7 +208,7 @@ export class AckTracker {
 
   private socket(fd: number): SocketAcks {
     let acks = this.bySocket.get(fd);
-    if (!acks) this.bySocket.set(fd, (acks = { messages: [], slots: [], head: 0, count: 0, bytes: 0 }));
+    if (!acks) this.bySocket.set(fd, (acks = { messages: [], slots: [], head: 0, count: 0, bytes: 0, ackedAt: -Infinity, ackedOrder: -1 }));
     return acks;
   }
 
@@ -202,29 +247,54 @@ export class AckTracker {
 
   private fire(): void {
     this.ticking = false;
+    const now = this.now();
     // Due within half a tick counts as due now: waiting another whole tick would be later still.
-    const horizon = this.now() + this.granularityMs / 2;
+    const horizon = now + this.granularityMs / 2;
+    const wait = this.resendAfter();
     const requeue: PendingMessage[] = [];
     for (let message = this.front(); message && message.due <= horizon; message = this.front()) {
       this.head++;
+      // The round trip grew since it was queued: its acknowledgments may still be on their way.
+      if (message.lastSent + wait > horizon) {
+        message.due = message.lastSent + wait;
+        requeue.push(message);
+        continue;
+      }
       if (message.resends >= this.options.attempts) {
         this.giveUp(message);
         continue;
       }
-      message.resends++;
       // A failed re-send forgets its socket, which only marks slots DONE: the walk stays valid.
+      let resent = false;
       for (let slot = 0; slot < message.slots; slot++) {
         const fd = message.fds[slot]!;
-        if (fd !== DONE && !this.options.resend(fd, message.frame)) this.forget(fd);
+        if (fd === DONE || this.catchingUp(fd, message, now - wait)) continue;
+        resent = true;
+        if (!this.options.resend(fd, message.frame)) this.forget(fd);
       }
+      // Only a re-send made counts as an attempt: a message every recipient of which is still reading its way to it just waits.
+      if (resent) {
+        message.resends++;
+        message.lastSent = now;
+        message.order = this.sends++;
+      }
+      message.due = now + wait;
       if (message.pending > 0) requeue.push(message);
     }
-    const due = this.now() + this.options.intervalMs;
-    for (const message of requeue) {
-      message.due = due;
-      this.queue.push(message);
-    }
+    // Later due times than any queued so far, but for the few postponed ones, which come close.
+    for (const message of requeue) this.queue.push(message);
     this.tick();
+  }
+
+  /**
+   * A socket that acknowledged something in the last wait, but nothing sent after `message`,
+   * is reading its way through what it was sent, in order: a re-send would only queue behind
+   * the original. One that acknowledged something later skipped it; one silent for a whole
+   * wait gets the re-send too.
+   */
+  private catchingUp(fd: number, message: PendingMessage, since: number): boolean {
+    const acks = this.bySocket.get(fd);
+    return acks !== undefined && acks.ackedAt > since && acks.ackedOrder < message.order;
   }
 
   private giveUp(message: PendingMessage): void {
