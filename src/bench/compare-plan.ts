@@ -83,6 +83,15 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
     conveyor: false,
   },
   {
+    key: 'uws-ack',
+    label: 'bare uWS, acknowledged',
+    note: 'the same server with `--ack`: an id after every message, and each acknowledgment that comes back read and dropped (no tracking): the limit of acknowledged delivery',
+    protocol: 'raw',
+    args: [baseline('uws-publish-server.js'), '--port', '0', '--ack'],
+    conveyor: false,
+    ack: true,
+  },
+  {
     key: 'ws',
     label: 'ws, loop over clients',
     note: 'the `ws` package, sending to each client of the channel in a loop (src/bench/baselines/ws-loop-server.ts)',

@@ -450,6 +450,14 @@ function budget(summary: CompareSummary): BudgetLine[] {
   if (ack) {
     lines.push({ line: 'Conveyor --ack (receivers acknowledge every frame) vs acknowledgments off', target: '≥ 50%', measured: ack.text.replace('RATIO', pct(ack.ratio)), met: ack.ratio >= 0.5 });
   }
+  const ackFloor = compare('uws-ack', 'uws');
+  if (ackFloor) {
+    lines.push({ line: 'The floor: bare uWS reading one acknowledgment per delivery vs bare uWS', target: 'reported (no goal)', measured: ackFloor.text.replace('RATIO', pct(ackFloor.ratio)), met: undefined });
+  }
+  const ackLimit = compare('conveyor-ack', 'uws-ack');
+  if (ackLimit) {
+    lines.push({ line: 'Conveyor --ack vs that floor (bare uWS, acknowledged)', target: 'reported (no goal)', measured: ackLimit.text.replace('RATIO', pct(ackLimit.ratio)), met: undefined });
+  }
   const pusher = compare('conveyor-pusher', 'soketi');
   if (pusher) {
     lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, client events', target: '≥ 10×', measured: pusher.text.replace('RATIO', `${pusher.ratio.toFixed(1)}×`), met: pusher.ratio >= 10 });

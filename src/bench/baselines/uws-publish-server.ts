@@ -14,6 +14,11 @@ import { announce, channelOf, exitOnSignals, healthBody, portFromArgs } from './
  * so no subscriber can be corked and each queued message costs its own send() syscall;
  * published after the callback, uWS corks each subscriber and writes all its queued
  * messages in one send().
+ *
+ * `--ack` is the limit of acknowledged delivery: every published message gets an id
+ * (`"id":"…"` after it, which is all the generator looks for), and each acknowledgment that
+ * comes back is read and dropped, with no tracking: what one more incoming frame per
+ * delivery costs uWS itself.
  */
 interface UserData {
   channel: string;
@@ -33,8 +38,13 @@ function modeFromArgs(argv: readonly string[] = process.argv.slice(2)): Mode {
 
 const port = portFromArgs();
 const mode = modeFromArgs();
+const ack = process.argv.includes('--ack');
+const ACK_PREFIX = Buffer.from('{"action":"acknowledge-action"');
+let nextId = 0;
+/** Acknowledgments received; read so that the work of reading them is not optimised away. */
+let acknowledged = 0;
 let listenSocket: UWS.us_listen_socket | undefined;
-let pending: { ws: UWS.WebSocket<UserData>; message: ArrayBuffer; isBinary: boolean }[] = [];
+let pending: { ws: UWS.WebSocket<UserData>; message: ArrayBuffer | Uint8Array; isBinary: boolean }[] = [];
 const closed = new WeakSet<UWS.WebSocket<UserData>>();
 
 function publishPending(): void {
@@ -67,13 +77,22 @@ const app = uws
       ws.send('ready', false);
     },
     message: (ws, message, isBinary) => {
+      let frame: ArrayBuffer | Uint8Array = message;
+      if (ack) {
+        const bytes = Buffer.from(message);
+        if (bytes.length > ACK_PREFIX.length && bytes.subarray(0, ACK_PREFIX.length).equals(ACK_PREFIX)) {
+          acknowledged++;
+          return;
+        }
+        frame = Buffer.from(`${bytes.toString('latin1')}"id":"${(nextId++).toString(36)}"`, 'latin1');
+      }
       if (mode === 'in-callback') {
-        ws.publish(ws.getUserData().channel, message, isBinary);
+        ws.publish(ws.getUserData().channel, frame, isBinary);
         return;
       }
       // uWS frees the message when the callback returns: keep a copy.
       if (pending.length === 0) setImmediate(publishPending);
-      pending.push({ ws, message: message.slice(0), isBinary });
+      pending.push({ ws, message: ack ? frame : message.slice(0), isBinary });
     },
     close: (ws) => {
       closed.add(ws);
