@@ -22,6 +22,28 @@ function machineSection(s: CompareSummary): string {
   ].join('\n');
 }
 
+const percent = (share: number): string => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+
+/** For every missed line that was profiled: where the server's event worker spent its time. */
+function profilesSection(s: CompareSummary): string {
+  const profiled = s.budget.filter((b) => b.met === false && b.profile);
+  if (profiled.length === 0) return '';
+  return [
+    '## Profiles of the missed lines',
+    '',
+    "Each missed line's Conveyor server was run once more under `node --cpu-prof` (which slows it, so these runs measure nothing else). The tables show where its event worker spent its busy time: a function's own time, and its time with what it called. `(program)` is time in native code outside JavaScript: uWebSockets.js's C++ and the kernel's `send()` and `recv()`.",
+    ...profiled.flatMap((b) => {
+      const { server, run, summary } = b.profile!;
+      return [
+        '',
+        `**${b.line}**: ${server}, ${run}; the worker was busy ${percent(summary.busy)} of the run.`,
+        '',
+        table([['Function', 'Where', 'Own time', 'With callees'], ...summary.top.map((e) => [`\`${e.name}\``, e.where || '–', percent(e.self), percent(e.total)])]),
+      ];
+    }),
+  ].join('\n');
+}
+
 function fanoutSection(s: CompareSummary): string {
   const limitOne = bestRate(s, 'uws', 'one-by-one');
   const limitBatched = bestRate(s, 'uws', 'batched');
@@ -145,6 +167,13 @@ function findingsSection(s: CompareSummary): string {
       `**Conveyor pays one \`send()\` per message per subscriber.** Batched, per server core, Conveyor --workers 1 delivers ${Math.round((w1 / limit) * 100)}% of bare uWS and ${Math.round((w1 / inCallback) * 100)}% of the same bare server publishing inside the message callback. The two bare servers differ in one line, and Conveyor sits with the second: with this uWS build, a publish made inside a message callback is written while the sender's socket is corked, so uWS cannot cork the subscribers and every message costs one \`send()\` per subscriber; published after the callback returns, each subscriber's queued messages go out in one \`send()\` per event-loop turn. Publishing broadcasts once the callbacks returned is the fix this points to.`,
     );
   }
+  const ackRun = regimeOf(s, 'conveyor-ack', 'batched')?.best;
+  const ackFloor = regimeOf(s, 'uws-ack', 'batched')?.best;
+  if (ackRun && ackFloor && limit && w1 && ackFloor.perServerCore > 0) {
+    paragraphs.push(
+      `**Acknowledged delivery has a floor of its own.** With \`--ack\` every delivery brings a frame back: 1,000 subscribers acknowledging one publish are 1,000 incoming WebSocket frames, each read, unmasked and handed to JavaScript by itself, against one outgoing publish that uWS copies into 1,000 sockets in C++. Bare uWS that only reads each acknowledgment and drops it delivers ${short(ackFloor.perServerCore)}/s per server core, ${Math.round((ackFloor.perServerCore / limit) * 100)}% of its rate without them; Conveyor --ack, which also tracks and re-sends, delivers ${short(ackRun.perServerCore)}/s per server core (${Math.round((ackRun.perServerCore / w1) * 100)}% of itself without acknowledgments, ${Math.round((ackRun.perServerCore / ackFloor.perServerCore) * 100)}% of that floor). No server that reads one frame per delivery can reach half its unacknowledged rate on this load; the protocol's one \`acknowledge-action\` per frame is the cost, and the line's profile shows what is left of Conveyor's own.`,
+    );
+  }
   const w1Batched = regimeOf(s, 'conveyor-1', 'batched');
   const w2Batched = regimeOf(s, 'conveyor-2', 'batched');
   if (w1Batched && w2Batched && w2Batched.best.perServerCore > 1.5 * w1Batched.best.perServerCore) {
@@ -194,6 +223,7 @@ export function renderReport(s: CompareSummary): string {
     '',
     `Written by \`${s.command}\`, which runs the same fanout load against Conveyor (one and two workers, two nodes over Redis, history on, \`fanout-action\`, acknowledgments on, HTTP publishing, and its Pusher mode with client events and with the HTTP API) and four servers for comparison: bare uWebSockets.js (the limit: no protocol, one topic), a plain \`ws\` server looping over its clients, Socket.IO with rooms, and Soketi 1.6.1 on the Pusher loads (private channels, publishes as client events or through the HTTP API). Numbers are from one machine and depend on it; the ratios between servers, measured in the same run, are what carries over.`,
     budgetSection(s),
+    profilesSection(s),
     fanoutSection(s),
     servers(s),
     findingsSection(s),

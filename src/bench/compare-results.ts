@@ -1,3 +1,4 @@
+import type { ProfileSummary } from './cpu-profile.js';
 import type { BenchResult } from './run-bench.js';
 import type { Regime, ServerSpec } from './compare-plan.js';
 
@@ -96,6 +97,10 @@ export interface BudgetLine {
   target: string;
   measured: string;
   met: boolean | undefined;
+  /** The run to profile when the line is missed: a server's batched fanout, or its handshake storm. */
+  profileTarget?: { server: string; run: 'batched' | 'storm' };
+  /** Where that server's event worker spent its time in that run, once profiled. */
+  profile?: { server: string; run: string; summary: ProfileSummary };
 }
 
 export interface Machine {

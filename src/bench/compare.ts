@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
-import { cpus, loadavg, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BenchOptionError, DEFAULT_OPTIONS, type BenchOptions } from './bench-options.js';
 import { renderChart } from './compare-chart.js';
+import { profileOf, summarizeCpuProfile, type ProfileSummary } from './cpu-profile.js';
 import { CONVEYOR_CLI, REGIMES, SERVERS, commandLine, servers as allServers, type ServerSpec } from './compare-plan.js';
 import { renderReport } from './compare-report.js';
 import {
@@ -87,25 +88,29 @@ function machine(loadBefore: number[]): Machine {
 interface Measured {
   result: BenchResult;
   serverCores: number;
+  /** With a profile directory: the process whose profile tells where the server's time went (Conveyor: its first event worker). */
+  profiledPid?: number;
 }
 
 /**
  * Runs `measureOnce`, and once more if the server died: on a machine shared with others
  * building the same tree, a server can start from a half-written dist/.
  */
-async function measure(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>): Promise<Measured> {
+async function measure(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>, profileDir?: string): Promise<Measured> {
   try {
-    return await measureOnce(spec, options);
+    return await measureOnce(spec, options, profileDir);
   } catch (error) {
     log(`${spec.label}: ${(error as Error).message.split('\n')[0]}; running it again`);
-    return measureOnce(spec, options);
+    return measureOnce(spec, options, profileDir);
   }
 }
 
 /** Starts the server fresh (with its Redis, for several nodes), runs one bench against it, and reads its CPU over the window. */
-async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>): Promise<Measured> {
+async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' | 'protocol'>, profileDir?: string): Promise<Measured> {
   const redis = spec.nodes ? await startRedisProcess() : undefined;
-  const nodes = await Promise.all(Array.from({ length: spec.nodes ?? 1 }, () => startServerProcess(redis ? [...spec.args, '--redis', redis.url] : spec.args)));
+  // Cluster workers inherit the primary's node flags, so they write profiles too.
+  const args = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...spec.args, ...(redis ? ['--redis', redis.url] : [])];
+  const nodes = await Promise.all(Array.from({ length: spec.nodes ?? 1 }, () => startServerProcess(args)));
   const server = nodes[0]!;
   const stopAll = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -120,6 +125,7 @@ async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' |
         server.pids.push(...health.workers.map((w) => w.pid));
       }
     }
+    const profiledPid = server.pids[nodes.length + (redis ? 1 : 0)] ?? server.pids[0]!;
     let cpuAtStart = 0;
     let wallAtStart = 0;
     let serverCores = 0;
@@ -135,7 +141,7 @@ async function measureOnce(spec: ServerSpec, options: Omit<BenchOptions, 'url' |
         },
       },
     );
-    return { result, serverCores };
+    return { result, serverCores, profiledPid };
   } finally {
     await stopAll();
   }
@@ -200,7 +206,8 @@ function write(summary: CompareSummary): void {
 async function main(): Promise<void> {
   if (argv['from-json']) {
     const summary = JSON.parse(readFileSync(argv['from-json'], 'utf8')) as CompareSummary;
-    summary.budget = budget(summary);
+    const profiles = new Map(summary.budget.filter((b) => b.profile).map((b) => [b.line, b.profile!]));
+    summary.budget = budget(summary).map((b) => (profiles.has(b.line) ? { ...b, profile: profiles.get(b.line)! } : b));
     write(summary);
     log(`wrote ${join(argv['out-dir'], 'benchmarks.md')} and benchmarks.svg from ${argv['from-json']}`);
     return;
@@ -280,16 +287,17 @@ async function main(): Promise<void> {
 
   // Memory of idle connections.
   const idle: IdleRun[] = [];
+  const idleOptions: Omit<BenchOptions, 'url' | 'protocol'> = {
+    ...DEFAULT_OPTIONS,
+    scenario: 'idle',
+    connections: argv['idle-connections'],
+    duration: 5,
+    concurrency: 500,
+    handshakeTimeout: 30,
+  };
   if (argv['idle-connections'] > 0) {
     for (const spec of servers.filter((s) => s.key === 'conveyor-1' || s.key === 'uws' || s.key === 'conveyor-pusher')) {
-      const { result } = await measure(spec, {
-        ...DEFAULT_OPTIONS,
-        scenario: 'idle',
-        connections: argv['idle-connections'],
-        duration: 5,
-        concurrency: 500,
-        handshakeTimeout: 30,
-      });
+      const { result } = await measure(spec, idleOptions);
       const memory = result.memory;
       idle.push({
         server: spec.label,
@@ -345,10 +353,38 @@ async function main(): Promise<void> {
     budget: [],
   };
   summary.budget = budget(summary);
+  await profileMissed(summary.budget, idleOptions);
   // Every number, for whoever wants more than the tables (dist/ is build output, not committed).
   writeFileSync(join(REPO, 'dist', 'benchmarks.json'), JSON.stringify(summary, null, 2));
   write(summary);
   log(`wrote ${join(argv['out-dir'], 'benchmarks.md')} and benchmarks.svg in ${summary.seconds} s`);
+}
+
+/**
+ * Runs each missed line's server once more under `node --cpu-prof` and keeps where its event
+ * worker spent the time: the report's answer to why a line is missed. Profiling slows a
+ * process, so these runs measure nothing else.
+ */
+async function profileMissed(lines: BudgetLine[], idleOptions: Omit<BenchOptions, 'url' | 'protocol'>): Promise<void> {
+  for (const line of lines.filter((b) => b.met === false && b.profileTarget)) {
+    const spec = servers.find((s) => s.key === line.profileTarget!.server);
+    if (!spec) continue;
+    const run = line.profileTarget!.run;
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-profile-'));
+    try {
+      const { profiledPid } = await measure(spec, run === 'batched' ? fanout(REGIMES[1]!.options) : idleOptions, dir);
+      const file = profiledPid === undefined ? undefined : profileOf(dir, profiledPid);
+      if (!file) {
+        log(`[profile] ${spec.label}: no profile was written`);
+        continue;
+      }
+      const summary: ProfileSummary = summarizeCpuProfile(file);
+      line.profile = { server: spec.label, run: run === 'batched' ? 'fanout, batched' : `a storm of ${whole(idleOptions.connections)} handshakes`, summary };
+      log(`[profile] ${spec.label}, ${line.profile.run}: busy ${Math.round(summary.busy * 100)}%, top ${summary.top.slice(0, 3).map((e) => `${e.name} ${Math.round(e.self * 100)}%`).join(', ')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 }
 
 /**
@@ -383,7 +419,7 @@ function budget(summary: CompareSummary): BudgetLine[] {
   };
   const limit = compare('conveyor-1', 'uws');
   if (limit) {
-    lines.push({ line: 'Conveyor --workers 1 vs the bare uWS publish rate', target: '≥ 90%', measured: limit.text.replace('RATIO', pct(limit.ratio)), met: limit.ratio >= 0.9 });
+    lines.push({ line: 'Conveyor --workers 1 vs the bare uWS publish rate', target: '≥ 90%', measured: limit.text.replace('RATIO', pct(limit.ratio)), met: limit.ratio >= 0.9, profileTarget: { server: 'conveyor-1', run: 'batched' } });
   }
   const ws = compare('conveyor-1', 'ws');
   if (ws) {
@@ -417,15 +453,16 @@ function budget(summary: CompareSummary): BudgetLine[] {
       target: '≥ 90%',
       measured: `${whole(storm.handshakesPerSecond)}/s vs ${whole(bareStorm.handshakesPerSecond)}/s = ${pct(ratio)}`,
       met: ratio >= 0.9,
+      profileTarget: { server: 'conveyor-1', run: 'storm' },
     });
   }
   const workers = compare('conveyor-2', 'conveyor-1');
   if (workers) {
-    lines.push({ line: 'Conveyor --workers 2 (cross-worker fanout) vs --workers 1', target: '≥ 70%', measured: workers.text.replace('RATIO', pct(workers.ratio)), met: workers.ratio >= 0.7 });
+    lines.push({ line: 'Conveyor --workers 2 (cross-worker fanout) vs --workers 1', target: '≥ 70%', measured: workers.text.replace('RATIO', pct(workers.ratio)), met: workers.ratio >= 0.7, profileTarget: { server: 'conveyor-2', run: 'batched' } });
   }
   const nodes = compare('conveyor-2-nodes', 'conveyor-1');
   if (nodes) {
-    lines.push({ line: 'Conveyor, 2 nodes over Redis (subscribers on both) vs 1 node', target: '≥ 70%', measured: nodes.text.replace('RATIO', pct(nodes.ratio)), met: nodes.ratio >= 0.7 });
+    lines.push({ line: 'Conveyor, 2 nodes over Redis (subscribers on both) vs 1 node', target: '≥ 70%', measured: nodes.text.replace('RATIO', pct(nodes.ratio)), met: nodes.ratio >= 0.7, profileTarget: { server: 'conveyor-2-nodes', run: 'batched' } });
   }
   const history = compare('conveyor-history', 'conveyor-1');
   if (history) {
@@ -433,7 +470,7 @@ function budget(summary: CompareSummary): BudgetLine[] {
   }
   const fanoutAction = compare('conveyor-fanout-action', 'conveyor-1');
   if (fanoutAction) {
-    lines.push({ line: 'fanout-action vs broadcast-action, batched', target: '≥ 50%', measured: fanoutAction.text.replace('RATIO', pct(fanoutAction.ratio)), met: fanoutAction.ratio >= 0.5 });
+    lines.push({ line: 'fanout-action vs broadcast-action, batched', target: '≥ 50%', measured: fanoutAction.text.replace('RATIO', pct(fanoutAction.ratio)), met: fanoutAction.ratio >= 0.5, profileTarget: { server: 'conveyor-fanout-action', run: 'batched' } });
   }
   const fanoutOne = stats('conveyor-fanout-action', 'one-by-one');
   const broadcastOne = stats('conveyor-1', 'one-by-one');
@@ -444,11 +481,12 @@ function budget(summary: CompareSummary): BudgetLine[] {
       target: '≥ 90%',
       measured: `${short(fanoutOne.delivered)}/s vs ${short(broadcastOne.delivered)}/s = ${pct(ratio)} (per server core ${short(fanoutOne.perServerCore)}/s vs ${short(broadcastOne.perServerCore)}/s)`,
       met: ratio >= 0.9,
+      profileTarget: { server: 'conveyor-fanout-action', run: 'batched' },
     });
   }
   const ack = compare('conveyor-ack', 'conveyor-1');
   if (ack) {
-    lines.push({ line: 'Conveyor --ack (receivers acknowledge every frame) vs acknowledgments off', target: '≥ 50%', measured: ack.text.replace('RATIO', pct(ack.ratio)), met: ack.ratio >= 0.5 });
+    lines.push({ line: 'Conveyor --ack (receivers acknowledge every frame) vs acknowledgments off', target: '≥ 50%', measured: ack.text.replace('RATIO', pct(ack.ratio)), met: ack.ratio >= 0.5, profileTarget: { server: 'conveyor-ack', run: 'batched' } });
   }
   const ackFloor = compare('uws-ack', 'uws');
   if (ackFloor) {
@@ -460,19 +498,19 @@ function budget(summary: CompareSummary): BudgetLine[] {
   }
   const pusher = compare('conveyor-pusher', 'soketi');
   if (pusher) {
-    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, client events', target: '≥ 10×', measured: pusher.text.replace('RATIO', `${pusher.ratio.toFixed(1)}×`), met: pusher.ratio >= 10 });
+    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, client events', target: '≥ 10×', measured: pusher.text.replace('RATIO', `${pusher.ratio.toFixed(1)}×`), met: pusher.ratio >= 10, profileTarget: { server: 'conveyor-pusher', run: 'batched' } });
   }
   const pusherNative = compare('conveyor-pusher', 'conveyor-1');
   if (pusherNative) {
-    lines.push({ line: 'Conveyor Pusher mode (client events) vs native broadcast, same load', target: '≥ 90%', measured: pusherNative.text.replace('RATIO', pct(pusherNative.ratio)), met: pusherNative.ratio >= 0.9 });
+    lines.push({ line: 'Conveyor Pusher mode (client events) vs native broadcast, same load', target: '≥ 90%', measured: pusherNative.text.replace('RATIO', pct(pusherNative.ratio)), met: pusherNative.ratio >= 0.9, profileTarget: { server: 'conveyor-pusher', run: 'batched' } });
   }
   const pusherHttp = compare('conveyor-pusher-http', 'soketi-http');
   if (pusherHttp) {
-    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, HTTP API events', target: '≥ 10×', measured: pusherHttp.text.replace('RATIO', `${pusherHttp.ratio.toFixed(1)}×`), met: pusherHttp.ratio >= 10 });
+    lines.push({ line: 'Conveyor Pusher mode vs Soketi 1.6.1, HTTP API events', target: '≥ 10×', measured: pusherHttp.text.replace('RATIO', `${pusherHttp.ratio.toFixed(1)}×`), met: pusherHttp.ratio >= 10, profileTarget: { server: 'conveyor-pusher-http', run: 'batched' } });
   }
   const pusherHttpNative = compare('conveyor-pusher-http', 'conveyor-http');
   if (pusherHttpNative) {
-    lines.push({ line: 'Conveyor Pusher HTTP API vs native HTTP publishing, same load', target: '≥ 90%', measured: pusherHttpNative.text.replace('RATIO', pct(pusherHttpNative.ratio)), met: pusherHttpNative.ratio >= 0.9 });
+    lines.push({ line: 'Conveyor Pusher HTTP API vs native HTTP publishing, same load', target: '≥ 90%', measured: pusherHttpNative.text.replace('RATIO', pct(pusherHttpNative.ratio)), met: pusherHttpNative.ratio >= 0.9, profileTarget: { server: 'conveyor-pusher-http', run: 'batched' } });
   }
   return lines;
 }
