@@ -131,7 +131,7 @@ export type WorkerMessage =
   | { type: 'listen-failed'; reason: string }
   | { type: 'publish'; publication: Publication }
   /** `native` sockets count in the native topics (fanout, channel-less broadcast); Pusher ones do not. */
-  | { type: 'open'; fd: number; address?: string; native: boolean }
+  | { type: 'open'; fd: number; address?: string; native: boolean; /** A Pusher socket of an app without a connection quota: counted for it at once. */ pusherApp?: string }
   /** The last event of a cache channel, kept for its next subscribers. */
   | { type: 'pusher-cache'; app: string; channel: string; frame: string }
   /** A client event, for the app's webhooks. */

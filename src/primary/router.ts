@@ -213,6 +213,8 @@ export class Router {
         return;
       case 'open':
         this.registry.open(message.fd, workerId, message.address, message.native);
+        // With no quota there is nothing to decide: the count is kept as pusher-open would.
+        if (message.pusherApp !== undefined) this.pusher.open(message.fd, workerId, message.pusherApp, 0);
         return;
       case 'pusher-cache':
         this.pusher.remember(message.app, message.channel, message.frame);

@@ -12,8 +12,8 @@ export class IpcRegistry implements Registry {
     return this.link.request<RegistryResults[O]>({ kind: 'registry', body });
   }
 
-  open(fd: number, address?: string, native = true): void {
-    this.link.send(address === undefined ? { type: 'open', fd, native } : { type: 'open', fd, address, native });
+  open(fd: number, address?: string, native = true, pusherApp?: string): void {
+    this.link.send({ type: 'open', fd, native, ...(address !== undefined ? { address } : {}), ...(pusherApp !== undefined ? { pusherApp } : {}) });
   }
 
   admitAddress(address: string, limit: number): Promise<boolean> {

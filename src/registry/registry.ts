@@ -10,8 +10,10 @@ export interface Registry {
   /**
    * A socket opened; `address` is given when connections per address are limited (see
    * admitAddress); `native` is false for Pusher sockets, which are counted but in no native topic.
+   * `pusherApp`: a Pusher connection of an app with no connection quota,
+   * counted for its app in the same one-way message (no pusherOpen round trip per socket).
    */
-  open(fd: number, address?: string, native?: boolean): void;
+  open(fd: number, address?: string, native?: boolean, pusherApp?: string): void;
   close(fd: number): void;
   join(fd: number, channel: string): Promise<void>;
   leave(fd: number): Promise<void>;

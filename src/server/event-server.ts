@@ -45,15 +45,10 @@ export interface EventServerDeps {
   embedding: Embedding;
 }
 
-/** What the shell keeps of every socket, whatever its protocol. */
-interface Local {
-  connection: Connection;
-  mount: Mount;
-  /** Present when --message-rate limits what a socket may send. */
-  flood: FloodControl | undefined;
-  /** Bytes this socket sent across workers in the current second, and when that second began. */
-  crossBytes: number;
-  crossWindow: number;
+/** Bytes a socket sent across workers in the current second, and when that second began. */
+interface Crossing {
+  bytes: number;
+  window: number;
 }
 
 const FD_LOW_WATER = 256;
@@ -81,7 +76,15 @@ export class EventServer implements WorkerServices {
   private readonly pusher: PusherMount;
   private readonly apps: AppMount;
   private readonly fds: FdPool;
-  private readonly locals = new Map<number, Local>();
+  /**
+   * What the shell keeps of every socket is its connection (whose mount names the
+   * protocol); what only some sockets need lives beside it, created when first needed.
+   */
+  private readonly locals = new Map<number, Connection>();
+  /** Per socket when --message-rate limits what a socket may send. */
+  private readonly floods = new Map<number, FloodControl>();
+  /** Sockets that sent across workers: what they sent this last second. */
+  private readonly crossings = new Map<number, Crossing>();
   /** Set once draining: sockets that finish their handshake after it are closed the same way. */
   private draining: { restart: boolean } | undefined;
   private onEmpty: () => void = () => {};
@@ -139,8 +142,7 @@ export class EventServer implements WorkerServices {
         open: (connection) => this.onOpen(connection),
         message: (connection, text, isBinary, binary) => {
           this.framesReceived++;
-          const local = this.locals.get(connection.fd);
-          if (local && this.admitFrame(local)) local.mount.message(connection, text, isBinary, binary);
+          if (this.locals.has(connection.fd) && this.admitFrame(connection)) this.mountNamed(connection.mount).message(connection, text, isBinary, binary);
         },
         close: (connection, code) => this.onClose(connection, code),
         drain: (connection) => this.slow.drained(connection),
@@ -193,7 +195,7 @@ export class EventServer implements WorkerServices {
     this.draining = { restart };
     this.transport.stopListening();
     const empty = new Promise<void>((resolve) => (this.onEmpty = resolve));
-    for (const local of [...this.locals.values()]) this.tellToGo(local);
+    for (const connection of [...this.locals.values()]) this.tellToGo(connection);
     if (this.transport.connectionCount === 0) this.onEmpty();
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -209,7 +211,7 @@ export class EventServer implements WorkerServices {
   // ---- WorkerServices ----
 
   connection(fd: number): Connection | undefined {
-    return this.locals.get(fd)?.connection;
+    return this.locals.get(fd);
   }
 
   publish(topic: string, frame: string | Uint8Array, options: PublishOptions = {}): boolean {
@@ -227,7 +229,7 @@ export class EventServer implements WorkerServices {
       bus.publish({ topic, frame, keep: true, ...(options.ackId ? { ackId: options.ackId } : {}), ...(options.except !== undefined ? { except: options.except } : {}) });
       return true;
     }
-    const except = options.except === undefined ? undefined : this.locals.get(options.except)?.connection;
+    const except = options.except === undefined ? undefined : this.locals.get(options.except);
     this.transport.publish(topic, frame, except, binary);
     if (crosses) {
       bus.publish({
@@ -251,15 +253,16 @@ export class EventServer implements WorkerServices {
   private admitAcross(senderFd: number | undefined, bytes: number): boolean {
     const pressure = this.deps.bus.pressure();
     if (pressure === 'full') return false;
-    const local = senderFd === undefined ? undefined : this.locals.get(senderFd);
-    if (!local) return pressure === 'clear';
+    if (senderFd === undefined || !this.locals.has(senderFd)) return pressure === 'clear';
+    let crossing = this.crossings.get(senderFd);
+    if (!crossing) this.crossings.set(senderFd, (crossing = { bytes: 0, window: 0 }));
     const now = Date.now();
-    if (now - local.crossWindow >= 1000) {
-      local.crossWindow = now;
-      local.crossBytes = 0;
+    if (now - crossing.window >= 1000) {
+      crossing.window = now;
+      crossing.bytes = 0;
     }
-    if (pressure === 'congested' && local.crossBytes > this.heavySenderBytes) return false;
-    local.crossBytes += bytes;
+    if (pressure === 'congested' && crossing.bytes > this.heavySenderBytes) return false;
+    crossing.bytes += bytes;
     return true;
   }
 
@@ -326,55 +329,55 @@ export class EventServer implements WorkerServices {
   }
 
   /** Flood control: true when the frame may be processed. */
-  private admitFrame(local: Local): boolean {
-    if (!local.flood) return true;
-    switch (local.flood.check()) {
+  private admitFrame(connection: Connection): boolean {
+    const flood = this.floods.get(connection.fd);
+    if (!flood) return true;
+    switch (flood.check()) {
       case 'accept':
         return true;
       case 'refuse-first':
-        local.mount.rateLimited(local.connection);
+        this.mountNamed(connection.mount).rateLimited(connection);
         return false;
       case 'refuse':
         return false;
       case 'close':
-        this.log.warn({ fd: local.connection.fd }, 'flooding socket closed');
-        local.connection.end(1008, 'Message rate limit exceeded');
+        this.log.warn({ fd: connection.fd }, 'flooding socket closed');
+        connection.end(1008, 'Message rate limit exceeded');
         return false;
     }
   }
 
   private onOpen(connection: Connection): void {
     const { messageRate, messageBurst } = this.config;
-    const flood = messageRate > 0 ? new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))) : undefined;
+    if (messageRate > 0) this.floods.set(connection.fd, new FloodControl(messageRate, messageBurst || Math.max(1, Math.ceil(messageRate * 2))));
     const mount = this.mountNamed(connection.mount);
-    const local: Local = { connection, mount, flood, crossBytes: 0, crossWindow: 0 };
-    this.locals.set(connection.fd, local);
+    this.locals.set(connection.fd, connection);
     this.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress, protocol: connection.mount }, 'connection open');
     mount.open(connection);
     this.hooks.run('connectionOpened', { id: connection.fd, protocol: connection.mount, path: connection.path, remoteAddress: connection.remoteAddress });
     // A handshake already under way when the listener closed is not refused: the socket opens
     // and is then told to go like every other socket here, so its client reconnects elsewhere.
-    if (this.draining) this.tellToGo(local);
+    if (this.draining) this.tellToGo(connection);
   }
 
-  private tellToGo(local: Local): void {
-    const { code, reason } = local.mount.drainClose(this.draining?.restart ?? false);
-    local.connection.end(code, reason);
+  private tellToGo(connection: Connection): void {
+    const { code, reason } = this.mountNamed(connection.mount).drainClose(this.draining?.restart ?? false);
+    connection.end(code, reason);
   }
 
   private onClose(connection: Connection, code: number): void {
     if (this.draining && this.transport.connectionCount === 0) this.onEmpty();
-    const local = this.locals.get(connection.fd);
-    if (!local) return;
-    this.locals.delete(connection.fd);
-    local.mount.close(connection, code);
+    if (!this.locals.delete(connection.fd)) return;
+    this.floods.delete(connection.fd);
+    this.crossings.delete(connection.fd);
+    this.mountNamed(connection.mount).close(connection, code);
     this.hooks.run('connectionClosed', { id: connection.fd, protocol: connection.mount, path: connection.path, remoteAddress: connection.remoteAddress, code });
     this.log.debug({ fd: connection.fd, code }, 'connection closed');
   }
 
   /** A publication from another worker: the same bytes, to the local subscribers. */
   private deliver(publication: Publication): void {
-    const except = publication.except === undefined ? undefined : this.locals.get(publication.except)?.connection;
+    const except = publication.except === undefined ? undefined : this.locals.get(publication.except);
     // A numbered frame goes to the members whose replay is out (historyTopic).
     const topic = publication.seq === undefined ? publication.topic : historyTopic(publication.topic);
     if (publication.binary) this.transport.publish(topic, Buffer.from(publication.frame, 'base64'), except, true);

@@ -28,7 +28,8 @@ interface NativeSocket {
    */
   fanouts: number;
   fanoutBytes: number;
-  outputs: Promise<void>;
+  /** Created by the first output that has to wait: most sockets never hold one. */
+  outputs: Promise<void> | undefined;
   /** Outputs in the chain not yet run, fanouts included: while any is, new ones join the chain. */
   chained: number;
 }
@@ -48,8 +49,12 @@ export class NativeMount implements Mount, Hub {
   private readonly protocol: NativeProtocol;
   private readonly acks: AckTracker;
   private readonly sockets = new Map<number, NativeSocket>();
-  /** Local subscribers per topic: the recipients an acknowledged publication is tracked for. */
+  /**
+   * Local subscribers per topic: the recipients an acknowledged publication is tracked for.
+   * Kept only with --ack: without it nothing is tracked, and two entries per socket are saved.
+   */
   private readonly topicMembers = new Map<string, Set<number>>();
+  private readonly tracksMembers: boolean;
   /** Ack ids are unique per worker, and with several nodes per node too. */
   private readonly ackPrefix = `${process.env['CONVEYOR_NODE_ID'] ? `${process.env['CONVEYOR_NODE_ID']}.` : ''}${cluster.worker?.id ?? 0}-`;
   private nextAck = 0;
@@ -61,6 +66,7 @@ export class NativeMount implements Mount, Hub {
   ) {
     const { config, log } = services;
     this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
+    this.tracksMembers = config.ack;
     this.protocol = new NativeProtocol(this, log, actions, {
       maxJsonDepth: config.maxJsonDepth,
       // A frame the server accepts must fit while the socket waits on an earlier one.
@@ -101,7 +107,7 @@ export class NativeMount implements Mount, Hub {
 
   open(connection: Connection): void {
     const session = this.protocol.createSession(connection.fd);
-    const socket: NativeSocket = { session, connection, ackOverflowed: false, fanouts: 0, fanoutBytes: 0, outputs: Promise.resolve(), chained: 0 };
+    const socket: NativeSocket = { session, connection, ackOverflowed: false, fanouts: 0, fanoutBytes: 0, outputs: undefined, chained: 0 };
     this.sockets.set(connection.fd, socket);
     // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
     this.subscribe(socket, ALL_TOPIC);
@@ -207,7 +213,12 @@ export class NativeMount implements Mount, Hub {
         this.services.log.error({ err: error, fd: socket.session.fd }, 'queued output failed');
       }
     };
-    socket.outputs = socket.outputs.then(guarded).finally(() => socket.chained--);
+    socket.outputs = (socket.outputs ?? Promise.resolve()).then(guarded).finally(() => this.unchain(socket));
+  }
+
+  /** An output of the chain ran: once none is left, the chain is let go. */
+  private unchain(socket: NativeSocket): void {
+    if (--socket.chained === 0) socket.outputs = undefined;
   }
 
   async join(session: Session, channel: string, recovery?: Recovery): Promise<void> {
@@ -263,7 +274,7 @@ export class NativeMount implements Mount, Hub {
     socket.chained++;
     socket.fanoutBytes += dataBytes;
     const planned = this.plan({ fd: session.fd, data, ...(ackId ? { ackId } : {}) });
-    socket.outputs = socket.outputs
+    socket.outputs = (socket.outputs ?? Promise.resolve())
       .then(() => planned)
       .then(
         (frame) => {
@@ -278,8 +289,8 @@ export class NativeMount implements Mount, Hub {
       .catch((error: unknown) => this.services.log.error({ err: error, fd: session.fd }, 'fanout output failed'))
       .finally(() => {
         socket.fanouts--;
-        socket.chained--;
         socket.fanoutBytes -= dataBytes;
+        this.unchain(socket);
       });
     return undefined;
   }
@@ -370,6 +381,7 @@ export class NativeMount implements Mount, Hub {
   }
 
   private unsubscribeMember(topic: string, fd: number): void {
+    if (!this.tracksMembers) return;
     const members = this.topicMembers.get(topic);
     if (!members) return;
     members.delete(fd);
@@ -378,6 +390,7 @@ export class NativeMount implements Mount, Hub {
 
   private subscribe(socket: NativeSocket, topic: string): void {
     socket.connection.subscribe(topic);
+    if (!this.tracksMembers) return;
     let members = this.topicMembers.get(topic);
     if (!members) this.topicMembers.set(topic, (members = new Set()));
     members.add(socket.session.fd);

@@ -4,7 +4,7 @@ import type { Publication } from '../ipc/messages.js';
 import { channelType } from '../protocol/pusher/channels.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from '../protocol/pusher/frames.js';
 import { pusherApiRoutes } from '../protocol/pusher/http-api.js';
-import { PusherProtocol, type PusherHub, type PusherSession } from '../protocol/pusher/protocol.js';
+import { PusherProtocol, socketIdOf, type PusherHub, type PusherSession } from '../protocol/pusher/protocol.js';
 import type { PresenceMember, PusherJoinResult } from '../registry/pusher-registry.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
@@ -19,6 +19,10 @@ const PONG_TIMEOUT_MS = 30_000;
 interface PusherSocket {
   session: PusherSession;
   connection: Connection;
+  /**
+   * Milliseconds since the mount started (see PusherMount.now): small integers, which V8
+   * keeps in the object, where Date.now() would take a heap number per socket.
+   */
   lastSeen: number;
   /** When the server sent its pusher:ping, if it waits for an answer. */
   pingedAt: number | undefined;
@@ -39,6 +43,7 @@ export class PusherMount implements Mount, PusherHub {
   /** Seconds of silence after which a client should ping (sent in connection_established). */
   readonly activityTimeout: number;
   private readonly pongTimeoutMs: number;
+  private readonly epoch = Date.now();
 
   constructor(private readonly services: WorkerServices) {
     const { config, log, link } = services;
@@ -66,10 +71,14 @@ export class PusherMount implements Mount, PusherHub {
 
   open(connection: Connection): void {
     const { registry, config } = this.services;
-    registry.open(connection.fd, config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined, false);
+    const address = config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined;
     const key = decodeURIComponent(PUSHER_PATH.exec(connection.path)?.[1] ?? '');
     const app = this.apps.byKey(key);
+    // The registry hears of every socket once: refused ones too, as the close that follows is.
+    let opened = false;
     const refuse = (code: number, message: string): void => {
+      if (!opened) registry.open(connection.fd, address, false);
+      opened = true;
       connection.send(errorFrame(code, message));
       connection.end(code, message.slice(0, 120));
     };
@@ -80,21 +89,26 @@ export class PusherMount implements Mount, PusherHub {
     if (!/^\d+$/.test(protocol) || Number(protocol) < 5 || Number(protocol) > 7) return refuse(PusherCloseCodes.unsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 16)}: use 7`);
     const session: PusherSession = {
       fd: connection.fd,
-      socketId: `${connection.fd}.${randomInt(1, 1_000_000_000)}`,
+      socketSecret: randomInt(1, 1_000_000_000),
       app,
-      channels: new Map(),
+      channels: undefined,
       joining: undefined,
       user: undefined,
       clientEvents: undefined,
     };
-    const socket: PusherSocket = { session, connection, lastSeen: Date.now(), pingedAt: undefined };
-    const admitted = registry.pusherOpen(connection.fd, app.id, app.maxConnections);
+    const socket: PusherSocket = { session, connection, lastSeen: this.now(), pingedAt: undefined };
     const established = (): void => {
       this.sockets.set(connection.fd, socket);
-      connection.send(pusherFrame('pusher:connection_established', JSON.stringify({ socket_id: session.socketId, activity_timeout: this.activityTimeout })));
+      connection.send(pusherFrame('pusher:connection_established', JSON.stringify({ socket_id: socketIdOf(session), activity_timeout: this.activityTimeout })));
     };
-    if (app.maxConnections === 0) return established();
-    admitted.then(
+    opened = true;
+    // Without a quota nothing waits on the primary: the one open message counts the socket for its app.
+    if (app.maxConnections === 0) {
+      registry.open(connection.fd, address, false, app.id);
+      return established();
+    }
+    registry.open(connection.fd, address, false);
+    registry.pusherOpen(connection.fd, app.id, app.maxConnections).then(
       (ok) => {
         if (connection.closed) return;
         if (ok) established();
@@ -110,7 +124,7 @@ export class PusherMount implements Mount, PusherHub {
   message(connection: Connection, text: string, isBinary: boolean): void {
     const socket = this.sockets.get(connection.fd);
     if (!socket || isBinary) return;
-    socket.lastSeen = Date.now();
+    socket.lastSeen = this.now();
     socket.pingedAt = undefined;
     this.protocol.message(socket.session, text);
   }
@@ -122,7 +136,7 @@ export class PusherMount implements Mount, PusherHub {
     this.sockets.delete(connection.fd);
     const { session } = socket;
     if (session.user !== undefined) this.forgetUser(session.app.id, session.user, session.fd);
-    for (const channel of session.channels.keys()) this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
+    for (const channel of session.channels?.keys() ?? []) this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
     this.protocol.closed(session);
   }
 
@@ -190,14 +204,14 @@ export class PusherMount implements Mount, PusherHub {
   clientEventHook(session: PusherSession, channel: string, event: string, data: unknown, userId: string | undefined): void {
     if (channelType(channel).cache) this.remember(session, channel, JSON.stringify({ event, channel, data }));
     if (!session.app.webhooks.some((hook) => !hook.events || hook.events.includes('client_event'))) return;
-    this.services.link.send({ type: 'pusher-client-event', app: session.app.id, channel, event, data, socketId: session.socketId, ...(userId !== undefined ? { userId } : {}) });
+    this.services.link.send({ type: 'pusher-client-event', app: session.app.id, channel, event, data, socketId: socketIdOf(session), ...(userId !== undefined ? { userId } : {}) });
   }
 
   // ---- internals ----
 
   /** Pings connections that were silent for activity_timeout; closes those that never answered. */
   tick(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const socket of this.sockets.values()) {
       if (socket.pingedAt !== undefined) {
         if (now - socket.pingedAt >= this.pongTimeoutMs) socket.connection.end(PusherCloseCodes.pongTimeout, 'Pong reply not received');
@@ -206,6 +220,11 @@ export class PusherMount implements Mount, PusherHub {
         socket.connection.send(pusherFrame('pusher:ping', '{}'));
       }
     }
+  }
+
+  /** Milliseconds since this mount started. */
+  private now(): number {
+    return Date.now() - this.epoch;
   }
 
   private terminate(appId: string, userId: string): void {

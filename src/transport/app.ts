@@ -54,6 +54,11 @@ export class Transport {
   private readonly sockets = new Set<Connection>();
   private readonly turn = new OutboundTurn();
   private upgrades = 0;
+  /**
+   * Set by the open handler, which uWS runs inside res.upgrade(): whether the socket being
+   * upgraded right now opened. One flag for the worker rather than an object per socket.
+   */
+  private openedInUpgrade = false;
 
   constructor(
     private readonly options: TransportOptions,
@@ -76,7 +81,7 @@ export class Transport {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => {
         const data = ws.getUserData();
-        data.admission.opened = true;
+        this.openedInUpgrade = true;
         const connection = new Connection(ws, data, this.turn);
         data.connection = connection;
         this.sockets.add(connection);
@@ -193,14 +198,16 @@ export class Transport {
         else refuse();
         return;
       }
-      // uWS copies the user data object, but not what it points to: the open handler marks this one.
-      const admission = { opened: false };
+      this.openedInUpgrade = false;
+      let opened = false;
       try {
-        const data: SocketData = { fd: fd!, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, context: verdict.context, admission };
+        const data: SocketData = { fd: fd!, remoteAddress: info.remoteAddress, path: info.path, query: info.query.toString(), mount: verdict.mount, context: verdict.context };
         res.upgrade<SocketData>(data, key, protocol, extensions, context);
       } finally {
         // uWS runs the open handler inside upgrade(): a socket not open by now never will be.
-        if (admission.opened) verdict.opened?.();
+        opened = this.openedInUpgrade;
+        this.openedInUpgrade = false;
+        if (opened) verdict.opened?.();
         else verdict.abandoned?.();
       }
     };

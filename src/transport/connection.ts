@@ -11,8 +11,6 @@ export interface SocketData {
   mount: string;
   /** Whatever the handshake kept for the mount (an app socket's headers). */
   context: unknown;
-  /** Marked by the open handler, which uWS runs inside res.upgrade(). */
-  admission: { opened: boolean };
   connection?: Connection;
 }
 
@@ -22,30 +20,42 @@ export interface SocketData {
  */
 export class Connection {
   closed = false;
-  readonly fd: number;
-  readonly remoteAddress: string;
-  readonly path: string;
-  private readonly rawQuery: string;
-  /** The protocol serving this socket, as the handshake chose it. */
-  readonly mount: string;
-  readonly context: unknown;
 
+  /**
+   * What the handshake decided is read from the socket's user data rather than copied:
+   * every open socket holds this object, so each field here costs memory per connection.
+   */
   constructor(
     private readonly ws: UWS.WebSocket<SocketData>,
-    data: SocketData,
+    private readonly data: SocketData,
     private readonly turn: OutboundTurn,
-  ) {
-    this.fd = data.fd;
-    this.remoteAddress = data.remoteAddress;
-    this.path = data.path;
-    this.rawQuery = data.query;
-    this.mount = data.mount;
-    this.context = data.context;
+  ) {}
+
+  get fd(): number {
+    return this.data.fd;
+  }
+
+  get remoteAddress(): string {
+    return this.data.remoteAddress;
+  }
+
+  get path(): string {
+    return this.data.path;
+  }
+
+  /** The protocol serving this socket, as the handshake chose it. */
+  get mount(): string {
+    return this.data.mount;
+  }
+
+  /** Whatever the handshake kept for the mount (an app socket's headers). */
+  get context(): unknown {
+    return this.data.context;
   }
 
   /** The handshake's query, parsed when asked: most sockets never need it, and a parsed one costs memory for the socket's life. */
   get query(): URLSearchParams {
-    return new URLSearchParams(this.rawQuery);
+    return new URLSearchParams(this.data.query);
   }
 
   /**

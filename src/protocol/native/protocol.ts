@@ -45,7 +45,8 @@ export interface NativeProtocolLimits {
 /** A session plus what keeps its frames in order while one of them waits on the primary. */
 export interface NativeSession extends Session {
   busy: boolean;
-  backlog: string[];
+  /** Frames that arrived while an earlier one waited; created on the first such frame (most sockets never have one). */
+  backlog: string[] | undefined;
   backlogBytes: number;
 }
 
@@ -70,7 +71,7 @@ export class NativeProtocol {
   }
 
   createSession(fd: number): NativeSession {
-    return { fd, channel: null, userId: undefined, busy: false, backlog: [], backlogBytes: 0 };
+    return { fd, channel: null, userId: undefined, busy: false, backlog: undefined, backlogBytes: 0 };
   }
 
   open(session: NativeSession): void {
@@ -87,11 +88,12 @@ export class NativeProtocol {
     if (ackId !== undefined) return this.hub.acknowledge(session, ackId);
     if (session.busy) {
       const { maxBacklogBytes } = this.limits;
-      if (session.backlog.length >= MAX_BACKLOG_FRAMES || session.backlogBytes + text.length > maxBacklogBytes) {
+      const backlog = (session.backlog ??= []);
+      if (backlog.length >= MAX_BACKLOG_FRAMES || session.backlogBytes + text.length > maxBacklogBytes) {
         new ActionContext(session, this.hub).reply('error', FrameErrors.backlogFull(MAX_BACKLOG_FRAMES, maxBacklogBytes));
         return;
       }
-      session.backlog.push(text);
+      backlog.push(text);
       session.backlogBytes += text.length;
       return;
     }
@@ -112,11 +114,12 @@ export class NativeProtocol {
       .catch((error: unknown) => this.fail(session, error))
       .finally(() => {
         session.busy = false;
-        while (!session.busy && session.backlog.length > 0) {
+        while (!session.busy && session.backlog !== undefined && session.backlog.length > 0) {
           const next = session.backlog.shift()!;
           session.backlogBytes -= next.length;
           this.process(session, next);
         }
+        if (session.backlog?.length === 0) session.backlog = undefined;
       });
   }
 

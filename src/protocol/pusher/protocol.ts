@@ -10,10 +10,11 @@ import { nestsDeeperThan } from '../json-depth.js';
 /** One Pusher connection's state. */
 export interface PusherSession {
   readonly fd: number;
-  readonly socketId: string;
+  /** The random part of the socket_id (`fd.secret`); the string is made when asked (socketIdOf), not kept per socket. */
+  readonly socketSecret: number;
   readonly app: PusherApp;
-  /** Subscribed channels, each with the member it subscribed as (presence channels). */
-  readonly channels: Map<string, PresenceMember | undefined>;
+  /** Subscribed channels, each with the member it subscribed as (presence channels); made at the first subscription. */
+  channels: Map<string, PresenceMember | undefined> | undefined;
   /** Channels whose subscription is being decided (a second subscribe is ignored); made at the first subscribe. */
   joining: Set<string> | undefined;
   user: string | undefined;
@@ -35,6 +36,11 @@ export interface PusherHub {
   /** Keeps the last event of a cache channel. */
   remember(session: PusherSession, channel: string, frame: string): void;
   clientEventHook(session: PusherSession, channel: string, event: string, data: unknown, userId: string | undefined): void;
+}
+
+/** The socket_id the client was given: `fd.secret`. */
+export function socketIdOf(session: PusherSession): string {
+  return `${session.fd}.${session.socketSecret}`;
 }
 
 type Frame = Record<string, unknown> & { event: string };
@@ -94,13 +100,13 @@ export class PusherProtocol {
       if (session.user === undefined || channel !== USER_CHANNEL_PREFIX + session.user) return refuse('Only the signed-in user may subscribe to its own #server-to-user channel', 403);
       return this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     }
-    if (session.channels.has(channel) || session.joining?.has(channel)) return;
+    if (session.channels?.has(channel) || session.joining?.has(channel)) return;
     const { kind, cache } = channelType(channel);
     let member: PresenceMember | undefined;
     if (kind !== 'public') {
       const channelData = kind === 'presence' ? data?.['channel_data'] : undefined;
       if (kind === 'presence' && typeof channelData !== 'string') return refuse('Presence channels need channel_data, the JSON string the signature covers');
-      if (!channelAuthValid(session.app, session.socketId, channel, data?.['auth'], channelData as string | undefined)) {
+      if (!channelAuthValid(session.app, socketIdOf(session), channel, data?.['auth'], channelData as string | undefined)) {
         return refuse(`Invalid signature for ${channel}: sign "socket_id:channel${kind === 'presence' ? ':channel_data' : ''}" with the app secret`);
       }
       if (kind === 'presence') {
@@ -122,7 +128,7 @@ export class PusherProtocol {
       this.hub.unsubscribe(session, topic);
       return refuse(`Presence channel ${channel} is full (${session.app.maxPresenceMembers} members)`, 403, 'LimitReached');
     }
-    session.channels.set(channel, member);
+    (session.channels ??= new Map()).set(channel, member);
     this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', JSON.stringify(result.presence ? { presence: result.presence satisfies PresenceRoster } : {}), channel));
     if (cache) {
       if (result.cached) this.hub.send(session, result.cached);
@@ -132,7 +138,7 @@ export class PusherProtocol {
 
   private async unsubscribe(session: PusherSession, data: Record<string, unknown> | undefined): Promise<void> {
     const channel = data?.['channel'];
-    if (typeof channel !== 'string' || !session.channels.has(channel)) return;
+    if (typeof channel !== 'string' || !session.channels?.has(channel)) return;
     session.channels.delete(channel);
     this.hub.unsubscribe(session, pusherTopic(session.app.id, channel));
     await this.hub.leave(session, channel);
@@ -142,7 +148,7 @@ export class PusherProtocol {
     if (!session.app.userAuthentication) return this.hub.send(session, errorFrame(4009, 'User authentication is off for this app'));
     const userData = data?.['user_data'];
     const user = typeof userData === 'string' ? userOf(userData) : undefined;
-    if (typeof userData !== 'string' || !signinValid(session.app, session.socketId, userData, data?.['auth']) || user === undefined) {
+    if (typeof userData !== 'string' || !signinValid(session.app, socketIdOf(session), userData, data?.['auth']) || user === undefined) {
       this.hub.send(session, errorFrame(PusherCloseCodes.unauthorized, 'Invalid signin: sign "socket_id::user::user_data" with the app secret; user_data needs an "id"'));
       return this.hub.disconnect(session, PusherCloseCodes.unauthorized, 'Invalid signin');
     }
@@ -161,14 +167,14 @@ export class PusherProtocol {
     if (typeof channel !== 'string') return refuse(PusherCloseCodes.unauthorized, 'A client event needs a "channel"');
     const { kind } = channelType(channel);
     if (kind === 'public' || kind === 'encrypted') return refuse(PusherCloseCodes.unauthorized, `Client events are only for private and presence channels, not ${channel}`);
-    if (!session.channels.has(channel)) return refuse(PusherCloseCodes.unauthorized, `Subscribe to ${channel} before sending client events to it`);
+    if (!session.channels?.has(channel)) return refuse(PusherCloseCodes.unauthorized, `Subscribe to ${channel} before sending client events to it`);
     if (frame.event.length > app.maxEventNameLength) return refuse(PusherCloseCodes.unauthorized, `Event name is over ${app.maxEventNameLength} characters`);
     const data = frame['data'];
     const size = typeof data === 'string' ? Buffer.byteLength(data) : Buffer.byteLength(JSON.stringify(data ?? null));
     if (size > app.maxEventBytes) return refuse(PusherCloseCodes.unauthorized, `Event data is ${size} bytes; the app's limit is ${app.maxEventBytes}`);
     session.clientEvents ??= new TokenBucket(app.clientEventRate, app.clientEventRate);
     if (!session.clientEvents.take()) return refuse(PusherCloseCodes.clientEventRate, `Client event rate limit: at most ${app.clientEventRate} per second`);
-    const userId = kind === 'presence' ? session.channels.get(channel)?.id : undefined;
+    const userId = kind === 'presence' ? session.channels?.get(channel)?.id : undefined;
     const relayed = JSON.stringify({ event: frame.event, channel, data, ...(userId !== undefined ? { user_id: userId } : {}) });
     if (!this.hub.publish(session, pusherTopic(app.id, channel), relayed)) return refuse(PusherCloseCodes.reconnect, 'Server busy: the event was not delivered; send it again');
     this.hub.clientEventHook(session, channel, frame.event, data, userId);
@@ -176,7 +182,7 @@ export class PusherProtocol {
 
   /** Cleans up after a connection that closed: the registry drops its subscriptions itself. */
   closed(session: PusherSession): void {
-    session.channels.clear();
+    session.channels = undefined;
   }
 
   private failed(session: PusherSession, error: unknown): void {
