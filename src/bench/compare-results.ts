@@ -90,6 +90,8 @@ export interface IdleRun {
   rssBefore: number;
   rssEnd: number;
   perConnection: number;
+  /** Every run's figures, when there were several: the fields above are the median run's (handshakes/s its own median). */
+  runs?: { perConnection: number; handshakesPerSecond: number }[];
 }
 
 export interface BudgetLine {
