@@ -146,12 +146,13 @@ function idleSection(s: CompareSummary): string {
     'Connections opened in a storm (500 handshakes in flight), then held idle for 5 s. RSS from the server\'s /health (Conveyor: primary plus workers), before the first connection and at the end; the difference divided by the open connections. Each server ran several times, interleaved: the table shows the median run (a process may hand memory back in the middle of a run, which makes that one run\'s figure far too low), the median handshake rate, and every run\'s figures in brackets.',
     '',
     table([
-      ['Server', 'open', 'failed', 'handshakes/s', 'RSS before', 'RSS at end', 'per connection'],
+      ['Server', 'open', 'failed', 'handshakes/s', 'per server CPU second', 'RSS before', 'RSS at end', 'per connection'],
       ...s.idle.map((i) => [
         i.server,
         whole(i.open),
         whole(i.failed),
         `${whole(i.handshakesPerSecond)}${i.runs && i.runs.length > 1 ? ` (${i.runs.map((r) => whole(r.handshakesPerSecond)).join(', ')})` : ''}`,
+        i.handshakesPerServerSecond ? whole(i.handshakesPerServerSecond) : '–',
         bytes(i.rssBefore),
         bytes(i.rssEnd),
         `${bytes(i.perConnection)}${i.runs && i.runs.length > 1 ? ` (${i.runs.map((r) => bytes(r.perConnection)).join(', ')})` : ''}`,

@@ -87,6 +87,8 @@ export interface IdleRun {
   open: number;
   failed: number;
   handshakesPerSecond: number;
+  /** Handshakes per second of the server's CPU over the storm: what it would do with a core to itself. */
+  handshakesPerServerSecond?: number;
   rssBefore: number;
   rssEnd: number;
   perConnection: number;

@@ -85,6 +85,8 @@ export interface RunHooks {
   onProgress?(snapshot: ProgressSnapshot): void;
   /** The measured window (sending, holding or opening) begins and ends: for outside probes such as the server's CPU. */
   onWindow?(edge: 'start' | 'end'): void;
+  /** The opening of every connection (the handshake storm) begins and ends, in every scenario. */
+  onOpening?(edge: 'start' | 'end'): void;
 }
 
 interface ThreadHandle {
@@ -270,11 +272,13 @@ async function run(options: BenchOptions, handles: ThreadHandle[], healthUrl: st
   // ---- open every connection ----
   const sinceOpening = usageSince(handles);
   if (scenario === 'connect') hooks.onWindow?.('start');
+  hooks.onOpening?.('start');
   let stop = progressTicker(handles, hooks, 'opening', 0);
   const openedAll = handles.map((h) => expect(h, 'opened'));
   handles.forEach((h) => send(h, { type: 'open' }));
   const opened = await Promise.all(openedAll);
   stop();
+  hooks.onOpening?.('end');
   if (scenario === 'connect') hooks.onWindow?.('end');
   const handshakes = new LatencyHistogram();
   for (const o of opened) handshakes.addEncoded(o.handshakes);
