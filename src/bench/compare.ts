@@ -531,6 +531,7 @@ function budget(summary: CompareSummary): BudgetLine[] {
   rateLine('Conveyor Pusher mode (client events) vs native broadcast, same load', 'conveyor-pusher', 'conveyor-1', { min: 0.9 });
   rateLine('Conveyor Pusher mode vs Soketi 1.6.1, HTTP API events', 'conveyor-pusher-http', 'soketi-http', { min: 10, times: true });
   rateLine('Conveyor Pusher HTTP API vs native HTTP publishing, same load', 'conveyor-pusher-http', 'conveyor-http', { min: 0.9 });
+  rateLine('Conveyor Pusher HTTP API vs native broadcast-action over sockets', 'conveyor-pusher-http', 'conveyor-1');
   return lines;
 }
 
