@@ -13,6 +13,22 @@ interface SocketEntry {
   native: boolean;
 }
 
+/**
+ * An idle socket (no address kept, no channel, no user id) is held as one small integer,
+ * its worker and whether it is native (`worker * 2 + native`): V8 keeps it in the map
+ * itself, where an entry object would cost every connection of the server. It becomes a
+ * SocketEntry when it first needs one.
+ */
+type Socket = number | SocketEntry;
+
+function idle(worker: number, native: boolean): number {
+  return worker * 2 + (native ? 1 : 0);
+}
+
+function entryOf(socket: Socket): SocketEntry {
+  return typeof socket === 'number' ? { worker: Math.floor(socket / 2), address: undefined, channel: null, userId: undefined, native: socket % 2 === 1 } : socket;
+}
+
 interface TemporaryToken {
   channel: string | null;
   expiresAt: number;
@@ -31,7 +47,7 @@ export interface MembershipChange {
  * members each worker has, so the router forwards a topic's traffic only where it lands.
  */
 export class MemoryRegistry {
-  private readonly sockets = new Map<number, SocketEntry>();
+  private readonly sockets = new Map<number, Socket>();
   private readonly channels = new Map<string, Set<number>>();
   private readonly tokens = new Map<string, TemporaryToken>();
   private readonly workerSockets = new Map<number, number>();
@@ -57,7 +73,7 @@ export class MemoryRegistry {
   open(fd: number, worker: number, address?: string, native = true): void {
     if (this.sockets.has(fd)) return;
     // The admission already counted this address: the socket now holds that count.
-    this.sockets.set(fd, { worker, address, channel: null, userId: undefined, native });
+    this.sockets.set(fd, address === undefined && Number.isSafeInteger(worker) && worker >= 0 ? idle(worker, native) : { worker, address, channel: null, userId: undefined, native });
     this.workerSockets.set(worker, (this.workerSockets.get(worker) ?? 0) + 1);
     if (!native) return;
     this.count(ALL_TOPIC, worker, 1);
@@ -66,8 +82,9 @@ export class MemoryRegistry {
 
   /** Forgets a closed socket; returns the change to its channel, if it was in one. */
   close(fd: number): MembershipChange | undefined {
-    const entry = this.sockets.get(fd);
-    if (!entry) return undefined;
+    const socket = this.sockets.get(fd);
+    if (socket === undefined) return undefined;
+    const entry = entryOf(socket);
     const change = this.leave(fd);
     this.sockets.delete(fd);
     if (entry.address !== undefined) this.releaseAddress(entry.address);
@@ -82,7 +99,7 @@ export class MemoryRegistry {
 
   /** Moves a socket into `channel`; returns the change to the channel it left, if any. */
   join(fd: number, channel: string): { left: MembershipChange | undefined; joined: MembershipChange } | undefined {
-    const entry = this.sockets.get(fd);
+    const entry = this.entry(fd);
     if (!entry || !entry.native) return undefined;
     const left = entry.channel !== null && entry.channel !== channel ? this.leave(fd) : undefined;
     if (entry.channel === null) {
@@ -98,9 +115,11 @@ export class MemoryRegistry {
 
   /** Takes a socket out of its channel; returns the change, if it was in one. */
   leave(fd: number): MembershipChange | undefined {
-    const entry = this.sockets.get(fd);
-    if (!entry || entry.channel === null) return undefined;
+    const socket = this.sockets.get(fd);
+    if (socket === undefined || typeof socket === 'number') return undefined;
+    const entry = socket;
     const channel = entry.channel;
+    if (channel === null) return undefined;
     const members = this.channels.get(channel);
     members?.delete(fd);
     if (members && members.size === 0) this.channels.delete(channel);
@@ -111,23 +130,34 @@ export class MemoryRegistry {
   }
 
   userIdOf(fd: number): string | number | undefined {
-    return this.sockets.get(fd)?.userId;
+    const socket = this.sockets.get(fd);
+    return typeof socket === 'object' ? socket.userId : undefined;
   }
 
   channelOf(fd: number): string | null {
-    return this.sockets.get(fd)?.channel ?? null;
+    const socket = this.sockets.get(fd);
+    return typeof socket === 'object' ? socket.channel : null;
   }
 
   assoc(fd: number, userId: string | number): void {
-    const entry = this.sockets.get(fd);
+    const entry = this.entry(fd);
     if (entry) entry.userId = userId;
+  }
+
+  /** The entry of an open socket, made now if it was idle. */
+  private entry(fd: number): SocketEntry | undefined {
+    const socket = this.sockets.get(fd);
+    if (typeof socket !== 'number') return socket;
+    const entry = entryOf(socket);
+    this.sockets.set(fd, entry);
+    return entry;
   }
 
   /** Forgets every socket of a worker that died; returns the changes to their channels. */
   dropWorker(worker: number): MembershipChange[] {
     const changes: MembershipChange[] = [];
-    for (const [fd, entry] of this.sockets) {
-      if (entry.worker !== worker) continue;
+    for (const [fd, socket] of this.sockets) {
+      if ((typeof socket === 'number' ? Math.floor(socket / 2) : socket.worker) !== worker) continue;
       const change = this.close(fd);
       if (change) changes.push(change);
     }
@@ -177,7 +207,7 @@ export class MemoryRegistry {
     const fds = [...(this.channels.get(channel) ?? [])];
     const userIds: Record<string, string | number> = {};
     for (const fd of fds) {
-      const userId = this.sockets.get(fd)?.userId;
+      const userId = this.userIdOf(fd);
       if (userId !== undefined) userIds[fd] = userId;
     }
     return { fds, userIds };

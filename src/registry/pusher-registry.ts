@@ -56,6 +56,15 @@ interface SocketState {
   user: string | undefined;
 }
 
+/**
+ * A connection with no channel and no user is held as one small integer, its worker and its
+ * app's number (`worker * APP_SLOTS + app`): V8 keeps it in the map itself, where a state
+ * object (and the app id copied out of each IPC message) would cost every connection.
+ * It becomes a SocketState at its first subscription or signin.
+ */
+type Socket = number | SocketState;
+const APP_SLOTS = 4096;
+
 /** How long a cache channel keeps its last event (Pusher: 30 minutes). */
 export const CACHE_TTL_MS = 30 * 60 * 1000;
 
@@ -67,7 +76,10 @@ export const CACHE_TTL_MS = 30 * 60 * 1000;
  */
 export class PusherRegistry {
   private readonly apps = new Map<string, Map<string, ChannelState>>();
-  private readonly sockets = new Map<number, SocketState>();
+  private readonly sockets = new Map<number, Socket>();
+  /** App ids by number (see Socket), each id kept once. */
+  private readonly appIds: string[] = [];
+  private readonly appNumbers = new Map<string, number>();
   private readonly connections = new Map<string, number>();
   private readonly users = new Map<string, Map<string, Set<number>>>();
   private readonly cache = new Map<string, { frame: string; expiresAt: number }>();
@@ -84,8 +96,31 @@ export class PusherRegistry {
     const count = this.connections.get(app) ?? 0;
     if (max > 0 && count >= max) return false;
     this.connections.set(app, count + 1);
-    this.sockets.set(fd, { app, worker, channels: undefined, user: undefined });
+    const number = this.appNumber(app);
+    this.sockets.set(fd, number < APP_SLOTS && Number.isSafeInteger(worker) && worker >= 0 && worker < 2 ** 18 ? worker * APP_SLOTS + number : { app: this.appIds[number]!, worker, channels: undefined, user: undefined });
     return true;
+  }
+
+  private appNumber(app: string): number {
+    let number = this.appNumbers.get(app);
+    if (number === undefined) {
+      number = this.appIds.push(app) - 1;
+      this.appNumbers.set(app, number);
+    }
+    return number;
+  }
+
+  private stateOf(socket: Socket): SocketState {
+    return typeof socket === 'number' ? { app: this.appIds[socket % APP_SLOTS]!, worker: Math.floor(socket / APP_SLOTS), channels: undefined, user: undefined } : socket;
+  }
+
+  /** The state of a connection, made now if it had none. */
+  private state(fd: number): SocketState | undefined {
+    const socket = this.sockets.get(fd);
+    if (typeof socket !== 'number') return socket;
+    const state = this.stateOf(socket);
+    this.sockets.set(fd, state);
+    return state;
   }
 
   /** Whether a presence channel has users on this registry's connections. */
@@ -94,13 +129,15 @@ export class PusherRegistry {
   }
 
   appOf(fd: number): string | undefined {
-    return this.sockets.get(fd)?.app;
+    const socket = this.sockets.get(fd);
+    return socket === undefined ? undefined : typeof socket === 'number' ? this.appIds[socket % APP_SLOTS] : socket.app;
   }
 
   /** A connection closed: it leaves every channel it was in. `quiet`: it was never admitted, say nothing. */
   close(fd: number, quiet = false): void {
-    const socket = this.sockets.get(fd);
-    if (!socket) return;
+    const held = this.sockets.get(fd);
+    if (held === undefined) return;
+    const socket = this.stateOf(held);
     for (const channel of [...(socket.channels?.keys() ?? [])]) this.leave(fd, channel);
     if (socket.user !== undefined) this.forgetUser(fd, socket);
     this.sockets.delete(fd);
@@ -112,11 +149,11 @@ export class PusherRegistry {
 
   /** Every connection of a worker that died. */
   dropWorker(worker: number): void {
-    for (const [fd, socket] of this.sockets) if (socket.worker === worker) this.close(fd);
+    for (const [fd, socket] of this.sockets) if ((typeof socket === 'number' ? Math.floor(socket / APP_SLOTS) : socket.worker) === worker) this.close(fd);
   }
 
   join(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): PusherJoinResult {
-    const socket = this.sockets.get(fd);
+    const socket = this.state(fd);
     if (!socket) return { ok: true };
     let channels = this.apps.get(socket.app);
     if (!channels) this.apps.set(socket.app, (channels = new Map()));
@@ -148,7 +185,7 @@ export class PusherRegistry {
 
   leave(fd: number, channel: string): void {
     const socket = this.sockets.get(fd);
-    if (!socket?.channels?.has(channel)) return;
+    if (typeof socket !== 'object' || !socket.channels?.has(channel)) return;
     const member = socket.channels.get(channel);
     socket.channels.delete(channel);
     const channels = this.apps.get(socket.app);
@@ -173,7 +210,7 @@ export class PusherRegistry {
   }
 
   signin(fd: number, userId: string): void {
-    const socket = this.sockets.get(fd);
+    const socket = this.state(fd);
     if (!socket) return;
     if (socket.user !== undefined) this.forgetUser(fd, socket);
     socket.user = userId;

@@ -355,6 +355,10 @@ export class EventServer implements WorkerServices {
     this.log.debug({ fd: connection.fd, remoteAddress: connection.remoteAddress, protocol: connection.mount }, 'connection open');
     mount.open(connection);
     this.hooks.run('connectionOpened', { id: connection.fd, protocol: connection.mount, path: connection.path, remoteAddress: connection.remoteAddress });
+    // Native and Pusher sockets read their path, query and address only while opening: every
+    // open socket would keep copies of them. The connectionClosed hook reads the path and the
+    // address, and a WebSocket app's sockets read all three, so those keep what they read.
+    if (connection.mount !== 'app') connection.forgetHandshake(!this.hooks.has('connectionClosed'));
     // A handshake already under way when the listener closed is not refused: the socket opens
     // and is then told to go like every other socket here, so its client reconnects elsewhere.
     if (this.draining) this.tellToGo(connection);

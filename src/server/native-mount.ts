@@ -16,9 +16,9 @@ import { AckTracker } from './ack-tracker.js';
 import { nativeRoutes } from './http-api.js';
 import type { HandshakeRefusalOf, Mount, WorkerServices } from './mount.js';
 
-interface NativeSocket {
-  session: NativeSession;
-  connection: Connection;
+/** A socket's protocol session and what the mount adds to it, in one object per socket. */
+interface NativeSocket extends NativeSession {
+  readonly connection: Connection;
   /** Set once the socket left too much unacknowledged: it is told once and closed. */
   ackOverflowed: boolean;
   /**
@@ -106,26 +106,40 @@ export class NativeMount implements Mount, Hub {
   }
 
   open(connection: Connection): void {
-    const session = this.protocol.createSession(connection.fd);
-    const socket: NativeSocket = { session, connection, ackOverflowed: false, fanouts: 0, fanoutBytes: 0, outputs: undefined, chained: 0 };
+    // The session's fields as NativeProtocol.createSession sets them, written out: spreading a
+    // created session would put the mount's fields outside the object, in a second allocation.
+    const socket: NativeSocket = {
+      fd: connection.fd,
+      channel: null,
+      userId: undefined,
+      busy: false,
+      backlog: undefined,
+      backlogBytes: 0,
+      connection,
+      ackOverflowed: false,
+      fanouts: 0,
+      fanoutBytes: 0,
+      outputs: undefined,
+      chained: 0,
+    };
     this.sockets.set(connection.fd, socket);
     // uWS publishes nothing to a socket with no subscription, so every socket starts in two topics.
     this.subscribe(socket, ALL_TOPIC);
     this.subscribe(socket, LOBBY_TOPIC);
     this.services.registry.open(connection.fd, this.services.config.maxConnectionsPerIp > 0 ? connection.remoteAddress : undefined, true);
-    this.protocol.open(session);
+    this.protocol.open(socket);
   }
 
   message(connection: Connection, text: string, isBinary: boolean): void {
     const socket = this.sockets.get(connection.fd);
-    if (socket) this.protocol.message(socket.session, text, isBinary);
+    if (socket) this.protocol.message(socket, text, isBinary);
   }
 
   close(connection: Connection): void {
     const socket = this.sockets.get(connection.fd);
     if (!socket) return;
     this.sockets.delete(connection.fd);
-    const { channel } = socket.session;
+    const { channel } = socket;
     for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
     if (channel !== null) this.unsubscribeMember(historyTopic(channelTopic(channel)), connection.fd);
     this.acks.forget(connection.fd);
@@ -135,7 +149,7 @@ export class NativeMount implements Mount, Hub {
 
   rateLimited(connection: Connection): void {
     const socket = this.sockets.get(connection.fd);
-    if (socket) this.protocol.refuse(socket.session, FrameErrors.rateLimited(this.services.config.messageRate));
+    if (socket) this.protocol.refuse(socket, FrameErrors.rateLimited(this.services.config.messageRate));
   }
 
   drainClose(restart: boolean): { code: number; reason: string } {
@@ -166,7 +180,7 @@ export class NativeMount implements Mount, Hub {
   }
 
   private sendNow(socket: NativeSocket, frame: string, ackId: string | undefined): void {
-    if (socket.connection.send(frame) && ackId) this.acks.track(ackId, frame, [socket.session.fd]);
+    if (socket.connection.send(frame) && ackId) this.acks.track(ackId, frame, [socket.fd]);
   }
 
   /**
@@ -175,7 +189,7 @@ export class NativeMount implements Mount, Hub {
    */
   private errorNow(socket: NativeSocket, text: string): void {
     const ackId = this.newAckId();
-    this.sendNow(socket, envelope('error', text, socket.session.fd, ackId), ackId);
+    this.sendNow(socket, envelope('error', text, socket.fd, ackId), ackId);
   }
 
   publish(topic: string, frame: string, options: { except?: Session; from?: Session; ackId?: string } = {}): boolean {
@@ -210,7 +224,7 @@ export class NativeMount implements Mount, Hub {
       try {
         output();
       } catch (error) {
-        this.services.log.error({ err: error, fd: socket.session.fd }, 'queued output failed');
+        this.services.log.error({ err: error, fd: socket.fd }, 'queued output failed');
       }
     };
     socket.outputs = (socket.outputs ?? Promise.resolve()).then(guarded).finally(() => this.unchain(socket));
@@ -350,10 +364,10 @@ export class NativeMount implements Mount, Hub {
     if (!fresh) this.unsubscribe(socket, topic);
     const answered = this.services.registry.historyReplay({ channel, ...recovery }, (replay) => {
       // Synchronously as the answer arrives: the next publication in the same batch is live.
-      if (!this.sockets.has(socket.session.fd) || socket.session.channel !== channel) return;
+      if (!this.sockets.has(socket.fd) || socket.channel !== channel) return;
       const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
       const id = this.newAckId();
-      this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.session.fd, ...(id ? { id } : {}) }), id);
+      this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.fd, ...(id ? { id } : {}) }), id);
       for (const kept of replay.frames) {
         const ackId = this.newAckId();
         this.sendNow(socket, withId(kept, ackId), ackId);
@@ -364,19 +378,19 @@ export class NativeMount implements Mount, Hub {
       await answered;
     } catch (error) {
       // No replay (Redis is away): the socket still takes the live frames; the client hears why.
-      if (this.sockets.has(socket.session.fd) && socket.session.channel === channel) this.subscribe(socket, topic);
+      if (this.sockets.has(socket.fd) && socket.channel === channel) this.subscribe(socket, topic);
       throw error;
     }
   }
 
   private unsubscribe(socket: NativeSocket, topic: string): void {
     socket.connection.unsubscribe(topic);
-    this.unsubscribeMember(topic, socket.session.fd);
+    this.unsubscribeMember(topic, socket.fd);
   }
 
   private move(socket: NativeSocket, from: string, to: string): void {
     socket.connection.unsubscribe(from);
-    this.unsubscribeMember(from, socket.session.fd);
+    this.unsubscribeMember(from, socket.fd);
     this.subscribe(socket, to);
   }
 
@@ -393,6 +407,6 @@ export class NativeMount implements Mount, Hub {
     if (!this.tracksMembers) return;
     let members = this.topicMembers.get(topic);
     if (!members) this.topicMembers.set(topic, (members = new Set()));
-    members.add(socket.session.fd);
+    members.add(socket.fd);
   }
 }

@@ -16,9 +16,9 @@ export const PUSHER_PATH = /^\/app\/([^/?]+)\/?$/;
 /** Longest wait for a pong after the server's own pusher:ping. */
 const PONG_TIMEOUT_MS = 30_000;
 
-interface PusherSocket {
-  session: PusherSession;
-  connection: Connection;
+/** A connection's Pusher session and what the mount adds to it, in one object per socket. */
+interface PusherSocket extends PusherSession {
+  readonly connection: Connection;
   /**
    * Milliseconds since the mount started (see PusherMount.now): small integers, which V8
    * keeps in the object, where Date.now() would take a heap number per socket.
@@ -87,19 +87,22 @@ export class PusherMount implements Mount, PusherHub {
     const protocol = connection.query.get('protocol');
     if (protocol === null || protocol === '') return refuse(PusherCloseCodes.noProtocol, 'No protocol version given: connect with ?protocol=7');
     if (!/^\d+$/.test(protocol) || Number(protocol) < 5 || Number(protocol) > 7) return refuse(PusherCloseCodes.unsupportedProtocol, `Unsupported protocol version ${protocol.slice(0, 16)}: use 7`);
-    const session: PusherSession = {
+    const socket: PusherSocket = {
       fd: connection.fd,
-      socketSecret: randomInt(1, 1_000_000_000),
+      // randomInt answers a heap number: `| 0` makes it a small integer, kept in the object itself.
+      socketSecret: randomInt(1, 1_000_000_000) | 0,
       app,
       channels: undefined,
       joining: undefined,
       user: undefined,
       clientEvents: undefined,
+      connection,
+      lastSeen: this.now(),
+      pingedAt: undefined,
     };
-    const socket: PusherSocket = { session, connection, lastSeen: this.now(), pingedAt: undefined };
     const established = (): void => {
       this.sockets.set(connection.fd, socket);
-      connection.send(pusherFrame('pusher:connection_established', JSON.stringify({ socket_id: socketIdOf(session), activity_timeout: this.activityTimeout })));
+      connection.send(pusherFrame('pusher:connection_established', JSON.stringify({ socket_id: socketIdOf(socket), activity_timeout: this.activityTimeout })));
     };
     opened = true;
     // Without a quota nothing waits on the primary: the one open message counts the socket for its app.
@@ -126,7 +129,7 @@ export class PusherMount implements Mount, PusherHub {
     if (!socket || isBinary) return;
     socket.lastSeen = this.now();
     socket.pingedAt = undefined;
-    this.protocol.message(socket.session, text);
+    this.protocol.message(socket, text);
   }
 
   close(connection: Connection): void {
@@ -134,7 +137,7 @@ export class PusherMount implements Mount, PusherHub {
     this.services.registry.close(connection.fd);
     if (!socket) return;
     this.sockets.delete(connection.fd);
-    const { session } = socket;
+    const session = socket;
     if (session.user !== undefined) this.forgetUser(session.app.id, session.user, session.fd);
     for (const channel of session.channels?.keys() ?? []) this.services.hooks.run('channelLeft', { id: session.fd, channel, protocol: 'pusher', app: session.app.id });
     this.protocol.closed(session);
@@ -222,9 +225,13 @@ export class PusherMount implements Mount, PusherHub {
     }
   }
 
-  /** Milliseconds since this mount started. */
+  /**
+   * Milliseconds since this mount started. A difference of two Date.now() values is a heap
+   * number even when small; Math.floor gives back a small integer (for 24 days, and a heap
+   * number beyond, which is still right).
+   */
   private now(): number {
-    return Date.now() - this.epoch;
+    return Math.floor(Date.now() - this.epoch);
   }
 
   private terminate(appId: string, userId: string): void {

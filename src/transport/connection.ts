@@ -53,6 +53,18 @@ export class Connection {
     return this.data.context;
   }
 
+  /**
+   * Lets go of what only the handshake and the open read, so an open socket does not keep
+   * copies of it: the query always, the path and the remote address when `all` (they read
+   * as '' afterwards). Called by the owner once nothing will ask for them.
+   */
+  forgetHandshake(all: boolean): void {
+    this.data.query = '';
+    if (!all) return;
+    this.data.path = '';
+    this.data.remoteAddress = '';
+  }
+
   /** The handshake's query, parsed when asked: most sockets never need it, and a parsed one costs memory for the socket's life. */
   get query(): URLSearchParams {
     return new URLSearchParams(this.data.query);
