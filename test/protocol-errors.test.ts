@@ -126,6 +126,17 @@ for (const topology of TOPOLOGIES) {
       });
     });
 
+    test(`an acknowledge-action that is not valid JSON (a raw control character in its id) is echoed as text, as every frame that is not JSON is [${topology.label}]`, async (t) => {
+      await withBystanders(t, async (offender) => {
+        const frame = '{"action":"acknowledge-action","data":"id-3 \u0001 x"}';
+        assert.throws(() => JSON.parse(frame), 'the frame is not JSON');
+        const mark = offender.frames.length;
+        offender.send(frame);
+        await offender.barrier('after-echo');
+        assert.deepEqual(framesSince(offender, mark), [envelope('base-action', frame, offender.fd), envelope('base-action', 'after-echo', offender.fd)]);
+      });
+    });
+
     test(`a frame of exactly --max-payload bytes is served; one byte more, or twice the limit, closes that socket with 1009 while the others keep working [${topology.label}]`, async (t) => {
       const fleet = new Fleet(server(), topology, t);
       const clients = await fleet.spread(5);

@@ -26,11 +26,20 @@ export const BUILT_IN_ACTIONS: readonly ActionDefinition[] = [
 const ACK_PREFIX = '{"action":"acknowledge-action","data":"';
 const ACK_SUFFIX = '"}';
 
-/** The id of an acknowledgment written exactly as ACK_PREFIX id ACK_SUFFIX, with no escapes; else undefined. */
+/**
+ * The id of an acknowledgment written exactly as ACK_PREFIX id ACK_SUFFIX, its id a JSON
+ * string with nothing to unescape; else undefined, and the frame takes the parser's path,
+ * which answers what is not valid JSON.
+ */
 function plainAckId(text: string): string | undefined {
-  if (text.length <= ACK_PREFIX.length + ACK_SUFFIX.length || !text.startsWith(ACK_PREFIX) || !text.endsWith(ACK_SUFFIX)) return undefined;
-  const id = text.slice(ACK_PREFIX.length, text.length - ACK_SUFFIX.length);
-  return id.includes('"') || id.includes('\\') ? undefined : id;
+  const end = text.length - ACK_SUFFIX.length;
+  if (end <= ACK_PREFIX.length || !text.startsWith(ACK_PREFIX) || !text.endsWith(ACK_SUFFIX)) return undefined;
+  for (let i = ACK_PREFIX.length; i < end; i++) {
+    const code = text.charCodeAt(i);
+    // A quote or backslash needs the parser; a raw control character is not JSON at all.
+    if (code < 0x20 || code === 0x22 || code === 0x5c) return undefined;
+  }
+  return text.slice(ACK_PREFIX.length, end);
 }
 
 /** Frames a socket may have waiting behind an unfinished one before new ones are refused. */
