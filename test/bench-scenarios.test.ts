@@ -99,7 +99,8 @@ test('each scenario runs against a real server and its counts add up', async (t)
     assert.equal(result.errors, 0);
     assert.ok(result.memory, 'Conveyor /health reports rss');
     assert.ok(result.memory.before > 0 && result.memory.end > 0);
-    assert.equal(result.memory.perConnection, Math.round((result.memory.end - result.memory.before) / 100));
+    // Each process's growth counts, none below zero: at least the total's.
+    assert.ok(result.memory.perConnection >= Math.round((result.memory.end - result.memory.before) / 100), JSON.stringify(result.memory));
   });
 });
 
@@ -153,7 +154,8 @@ test('--protocol pusher drives the Pusher mode as pusher-js would, and its count
     assert.equal(result.connections.open, 100);
     assert.equal(result.errors, 0, result.errorSamples.join('\n'));
     assert.ok(result.memory, 'Conveyor /health reports rss');
-    assert.equal(result.memory.perConnection, Math.round((result.memory.end - result.memory.before) / 100));
+    // Each process's growth counts, none below zero: at least the total's.
+    assert.ok(result.memory.perConnection >= Math.round((result.memory.end - result.memory.before) / 100), JSON.stringify(result.memory));
   });
 
   await t.test('a wrong secret or key fails the set-up with the server\'s own words', async () => {

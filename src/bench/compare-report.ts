@@ -143,7 +143,7 @@ function idleSection(s: CompareSummary): string {
   return [
     '## Idle connections',
     '',
-    'Connections opened in a storm (500 handshakes in flight), then held idle for 5 s. RSS from the server\'s /health (Conveyor: primary plus workers), before the first connection and at the end; the difference divided by the open connections. Each server ran several times, interleaved: the table shows the median run (a process may hand memory back in the middle of a run, which makes that one run\'s figure far too low), the median handshake rate, and every run\'s figures in brackets.',
+    'Connections opened in a storm (500 handshakes in flight), then held idle for 5 s. RSS from the server\'s /health (Conveyor: primary plus workers), before the first connection and at the end; per connection, each process\'s growth (the primary\'s and each worker\'s, none counted below zero) divided by the open connections. Each server ran several times, interleaved: the table shows the median run, the median handshake rate, and every run\'s figures in brackets.',
     '',
     table([
       ['Server', 'open', 'failed', 'handshakes/s', 'per server CPU second', 'RSS before', 'RSS at end', 'per connection'],

@@ -4,7 +4,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { BenchOptionError, benchUrls, connectionCount, validateOptions, type BenchOptions } from './bench-options.js';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
-import { defaultHealthUrl, readServerRss } from './server-memory.js';
+import { defaultHealthUrl, growth, readServerRss } from './server-memory.js';
 import { monotonicMicros } from './stamp.js';
 import { openFileProblem } from './system-limits.js';
 import type { MainToThread, ThreadCounters, ThreadPlan, ThreadToMain } from './thread-messages.js';
@@ -61,6 +61,7 @@ export interface BenchResult {
   latency: LatencySummary | undefined;
   /** How late the generator sent its bursts: part of the latency that is the generator's own. */
   sendLag: LatencySummary | undefined;
+  /** RSS in bytes; per connection, each process's growth (none below zero) over the open connections. */
   memory: { before: number; afterOpen: number; end: number; perConnection: number } | undefined;
   generator: { threads: ThreadUsage[]; cores: number; saturated: boolean };
 }
@@ -322,7 +323,7 @@ async function run(options: BenchOptions, handles: ThreadHandle[], healthUrl: st
     const end = await readServerRss(healthUrl);
     window = options.duration;
     if (rssBefore !== undefined && afterOpen !== undefined && end !== undefined) {
-      memory = { before: rssBefore, afterOpen, end, perConnection: open > 0 ? Math.round((end - rssBefore) / open) : 0 };
+      memory = { before: rssBefore.rss, afterOpen: afterOpen.rss, end: end.rss, perConnection: open > 0 ? Math.round(growth(rssBefore, end) / open) : 0 };
     }
   } else if (scenario === 'fanout' || scenario === 'echo') {
     const start = monotonicMicros() - epoch + START_DELAY_US;
