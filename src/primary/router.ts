@@ -38,7 +38,7 @@ const INTEREST_ACK_WAIT_MS = 1000;
 const REDIS_LINK = -1;
 
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
-export const FD_BLOCK = 1024;
+export const FD_BLOCK = 4096;
 
 const EMPTY_USAGE: WorkerUsage = {
   rss: 0,

@@ -51,7 +51,7 @@ interface Crossing {
   window: number;
 }
 
-const FD_LOW_WATER = 256;
+const FD_LOW_WATER = 2048;
 const USAGE_INTERVAL_MS = 1000;
 /** Time a draining worker keeps running after its last socket closed, for the close handshakes. */
 const CLOSE_LINGER_MS = 500;
