@@ -106,8 +106,8 @@ export class NativeMount implements Mount, Hub {
   }
 
   open(connection: Connection): void {
-    // The session's fields as NativeProtocol.createSession sets them, written out: spreading a
-    // created session would put the mount's fields outside the object, in a second allocation.
+    // A NativeSession's fields and the mount's in one literal: spreading a session made apart
+    // would put the mount's fields outside the object, in a second allocation.
     const socket: NativeSocket = {
       fd: connection.fd,
       channel: null,

@@ -79,10 +79,6 @@ export class NativeProtocol {
     }
   }
 
-  createSession(fd: number): NativeSession {
-    return { fd, channel: null, userId: undefined, busy: false, backlog: undefined, backlogBytes: 0 };
-  }
-
   open(session: NativeSession): void {
     const ackId = this.hub.newAckId();
     this.hub.send(session, connectionInfo(session.fd, ackId), ackId);
