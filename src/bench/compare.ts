@@ -38,9 +38,9 @@ import { cpuSeconds, startServerProcess } from './server-process.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /**
- * Runs of the idle (memory) load per server. A server process may hand memory back to the
- * system in the middle of a run, which makes that run's figure far too low: the median of
- * three is robust to one such run.
+ * Runs of the idle (memory) load per server. RSS moves by a few per cent from one run to the
+ * next (when the allocator and the garbage collector happen to grow or return memory), which
+ * near a 2 KB bound decides the line: the median of three is robust to one odd run.
  */
 const IDLE_ROUNDS = 3;
 
