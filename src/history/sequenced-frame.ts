@@ -32,6 +32,16 @@ export function withId(kept: string, ackId: string | undefined): string {
   return ackId === undefined ? kept : `${kept.slice(0, -1)},"id":${JSON.stringify(ackId)}}`;
 }
 
+/**
+ * Bytes of frames one part of a history read carries at most (a single larger frame goes
+ * alone): a replay of a deep channel goes to its reader part by part, each asked for once the
+ * reader took the one before.
+ */
+export const REPLAY_MAX_PART_BYTES = 1024 * 1024;
+
+/** Part size of a rejoin's replay: the next part is asked for once the socket drained below it. */
+export const REPLAY_SOCKET_PART_BYTES = 256 * 1024;
+
 /** What a recovering joiner is told first, and the frames that follow it. */
 export interface Replay {
   channel: string;
@@ -41,6 +51,13 @@ export interface Replay {
   recovered: boolean;
   /** Kept frames, oldest first. */
   frames: string[];
+  /**
+   * Set when `frames` is the first part only (the request's `maxBytes` was reached): the seq
+   * of its last frame, from which the reader asks for the rest.
+   */
+  next?: number;
+  /** With `next`: how many frames the whole replay, up to `seq`, has. */
+  total?: number;
 }
 
 export interface ReplayRequest {
@@ -48,6 +65,8 @@ export interface ReplayRequest {
   since: number;
   epoch?: string | undefined;
   limit?: number | undefined;
+  /** Bytes of frames one answer carries at most (always at least one frame): the rest is asked for from `next`. */
+  maxBytes?: number | undefined;
 }
 
 /**
@@ -63,5 +82,15 @@ export function pickReplay(request: ReplayRequest, epoch: string, latest: number
     frames = request.limit === 0 ? [] : frames.slice(-request.limit);
     recovered = false;
   }
-  return { channel: request.channel, epoch, seq: latest, recovered, frames: frames.map((f) => f.frame) };
+  const replay: Replay = { channel: request.channel, epoch, seq: latest, recovered, frames: frames.map((f) => f.frame) };
+  return request.maxBytes === undefined ? replay : firstPart(replay, frames, request.maxBytes);
+}
+
+/** Cuts a replay to its oldest frames within `maxBytes`, at least one, saying where the rest starts. */
+function firstPart(replay: Replay, frames: { seq: number; frame: string }[], maxBytes: number): Replay {
+  let bytes = 0;
+  let count = 0;
+  while (count < frames.length && (count === 0 || bytes + frames[count]!.frame.length <= maxBytes)) bytes += frames[count++]!.frame.length;
+  if (count === frames.length) return replay;
+  return { ...replay, frames: replay.frames.slice(0, count), next: frames[count - 1]!.seq, total: frames.length };
 }

@@ -46,7 +46,7 @@ export type RegistryRequest =
   | { op: 'dashboard' }
   | { op: 'group-join'; fd: number; topic: string }
   | { op: 'group-leave'; fd: number; topic: string }
-  | { op: 'history-replay'; channel: string; since: number; epoch?: string; limit?: number }
+  | { op: 'history-replay'; channel: string; since: number; epoch?: string; limit?: number; maxBytes?: number }
   | { op: 'history-publish'; channel: string; frame: string; ackId?: string };
 
 export interface RegistryResults {

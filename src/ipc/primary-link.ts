@@ -1,5 +1,6 @@
 import { ServiceUnavailable } from '../errors.js';
-import { BatchQueue, SMALL_MESSAGE_BYTES, isBatch } from './batch-queue.js';
+import { BatchQueue, isBatch } from './batch-queue.js';
+import { messageSize } from './message-size.js';
 import type { PrimaryMessage, Request, WorkerMessage } from './messages.js';
 
 type Incoming<T extends PrimaryMessage['type']> = Extract<PrimaryMessage, { type: T }>;
@@ -14,7 +15,7 @@ export class PrimaryLink {
       if (!process.connected || !process.send) return written();
       process.send(batch, undefined, {}, () => written());
     },
-    (message) => (message.type === 'publish' ? message.publication.frame.length + SMALL_MESSAGE_BYTES : SMALL_MESSAGE_BYTES),
+    messageSize,
   );
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private nextId = 1;
@@ -56,7 +57,7 @@ export class PrimaryLink {
 
   /** Sends what is queued without waiting for the end of the turn (before exiting). */
   flush(): void {
-    this.queue.flush();
+    this.queue.flush(true);
   }
 
   private dispatch(message: PrimaryMessage): void {

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
-import { BatchQueue, SMALL_MESSAGE_BYTES } from '../ipc/batch-queue.js';
+import { BatchQueue } from '../ipc/batch-queue.js';
+import { messageSize } from '../ipc/message-size.js';
 import type { DashboardStats, PrimaryMessage, Publication, Readiness, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
 import { presenceFrame } from '../protocol/native/envelope.js';
@@ -19,7 +20,9 @@ import type { ControlMessage } from '../bus/redis-bus.js';
 import type { ClusterNode } from './cluster-node.js';
 import { ClusterSync } from './cluster-sync.js';
 import { MemoryHistory } from '../history/memory-history.js';
-import { withId } from '../history/sequenced-frame.js';
+import { REPLAY_MAX_PART_BYTES, withId } from '../history/sequenced-frame.js';
+import { MAX_WRITING_BYTES } from '../ipc/batch-queue.js';
+import { ReplayGate } from './replay-gate.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -37,6 +40,9 @@ const INTEREST_ACK_WAIT_MS = 1000;
 /** Stands for Redis among the workers that acknowledge a change of interest: the node's subscription to a topic. */
 const REDIS_LINK = -1;
 
+/** History reads that may wait for their turn per worker before more are refused (503, an error frame). */
+const MAX_WAITING_REPLAYS = 20_000;
+
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
 export const FD_BLOCK = 4096;
 
@@ -53,10 +59,6 @@ const EMPTY_USAGE: WorkerUsage = {
   ipcRefused: 0,
   pusherConnections: 0,
 };
-
-function sizeOf(message: PrimaryMessage): number {
-  return message.type === 'publish' ? message.publication.frame.length + SMALL_MESSAGE_BYTES : SMALL_MESSAGE_BYTES;
-}
 
 /**
  * The primary's switchboard: relays publications to the workers that have subscribers,
@@ -87,6 +89,7 @@ export class Router {
   private readonly sync: ClusterSync | undefined;
   /** With --history on one machine: the primary numbers and keeps every channel frame. */
   private readonly history: MemoryHistory | undefined;
+  private readonly replays = new ReplayGate((worker) => this.workers.get(worker)?.queue.queuedBytes ?? 0, REPLAY_MAX_PART_BYTES, MAX_WRITING_BYTES, MAX_WAITING_REPLAYS);
 
   constructor(
     private readonly config: ServerConfig,
@@ -161,14 +164,16 @@ export class Router {
       worker.send(batch, undefined, {}, () => {
         written();
         this.checkFlow();
+        this.replays.drained(worker.id);
       });
-    }, sizeOf);
+    }, messageSize);
     this.workers.set(worker.id, { worker, queue, greeted: false, early: [], usage: EMPTY_USAGE });
   }
 
   /** Forgets a worker that exited, and tells its sockets' channels they left. */
   detach(workerId: number): void {
     this.workers.delete(workerId);
+    this.replays.dropWorker(workerId);
     // A worker that is gone acknowledges nothing: answers waiting on it go now.
     for (const [seq, waiting] of this.unacknowledged) {
       waiting.delete(workerId);
@@ -251,19 +256,11 @@ export class Router {
         if (attached) attached.usage = message.usage;
         return;
       }
-      case 'request':
+      case 'request': {
         const request = message.request;
-        if (request.kind === 'registry' && request.body.op === 'history-replay' && this.sync) {
-          // Answered from inside the replay, before any frame the bus holds back for it.
-          const id = message.id;
-          this.sync
-            .replay(request.body, (result) => this.send(workerId, { type: 'response', id, ok: true, result }))
-            .catch((error: unknown) =>
-              this.send(workerId, error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) }),
-            );
-        } else if (request.kind === 'registry') {
-          this.respond(workerId, message.id, () => this.registryRequest(workerId, request.body));
-        } else {
+        if (request.kind === 'registry' && request.body.op === 'history-replay') this.replay(workerId, message.id, request.body);
+        else if (request.kind === 'registry') this.respond(workerId, message.id, () => this.registryRequest(workerId, request.body));
+        else {
           const id = message.id;
           this.pool.run(request.body).then(
             (result) => this.send(workerId, { type: 'response', id, ok: true, result }),
@@ -274,9 +271,36 @@ export class Router {
           );
         }
         return;
+      }
       case 'listening':
       case 'listen-failed':
         return;
+    }
+  }
+
+  /**
+   * A part of a history read, read when the way to its worker has room (ReplayGate) and never
+   * larger than a part. With several nodes the answer is sent from inside the Redis read,
+   * before any frame the bus holds back for it; in one machine at once, before any later frame.
+   */
+  private replay(workerId: number, id: number, body: Extract<RegistryRequest, { op: 'history-replay' }>): void {
+    const request = { ...body, maxBytes: Math.min(body.maxBytes ?? REPLAY_MAX_PART_BYTES, REPLAY_MAX_PART_BYTES) };
+    const fail = (error: unknown): void =>
+      this.send(workerId, error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) });
+    const answer = (result: unknown): void => this.send(workerId, { type: 'response', id, ok: true, result });
+    try {
+      this.replays.admit(workerId, () => {
+        if (this.sync) return this.sync.replay(request, answer).catch(fail);
+        try {
+          if (!this.history) throw new Error('history is off (--history 0)');
+          answer(this.history.read(request));
+        } catch (error) {
+          fail(error);
+        }
+        return undefined;
+      });
+    } catch (error) {
+      fail(error);
     }
   }
 
@@ -555,8 +579,7 @@ export class Router {
         this.groups.leave(request.fd, request.topic);
         return null;
       case 'history-replay':
-        if (!this.history) throw new Error('history is off (--history 0)');
-        return this.history.read(request);
+        throw new Error('history reads take their turn in the replay gate');
       case 'history-publish': {
         const seq = this.sequence({ topic: channelTopic(request.channel), frame: request.frame, ...(request.ackId !== undefined ? { ackId: request.ackId } : {}) });
         return seq instanceof Promise ? seq.then((n) => ({ seq: n })) : { seq };

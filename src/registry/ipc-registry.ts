@@ -63,6 +63,7 @@ export class IpcRegistry implements Registry {
       since: request.since,
       ...(request.epoch !== undefined ? { epoch: request.epoch } : {}),
       ...(request.limit !== undefined ? { limit: request.limit } : {}),
+      ...(request.maxBytes !== undefined ? { maxBytes: request.maxBytes } : {}),
     };
     return this.link.request<Replay>({ kind: 'registry', body }, onArrival);
   }

@@ -145,7 +145,10 @@ export class EventServer implements WorkerServices {
           if (this.locals.has(connection.fd) && this.admitFrame(connection)) this.mountNamed(connection.mount).message(connection, text, isBinary, binary);
         },
         close: (connection, code) => this.onClose(connection, code),
-        drain: (connection) => this.slow.drained(connection),
+        drain: (connection) => {
+          this.slow.drained(connection);
+          this.mountNamed(connection.mount).drained?.(connection);
+        },
         routes: [
           ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, runtime }), readiness: () => this.readiness }),
           ...this.native.routes,

@@ -1,3 +1,4 @@
+import { REPLAY_MAX_PART_BYTES } from '../history/sequenced-frame.js';
 import type { ServerConfig } from '../config.js';
 import { HttpErrors } from '../errors.js';
 import { channelNameProblem } from '../protocol/native/channel-name.js';
@@ -102,8 +103,10 @@ export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
     const limit = count('limit');
     if (since === 'invalid' || limit === 'invalid') return jsonReply(400, { error: 'Query parameters "since" and "limit" must be whole numbers, 0 or more.' });
     const epoch = request.query.get('epoch');
-    const replay = await registry.historyReplay({ channel, since: since ?? 0, ...(epoch ? { epoch } : {}), ...(limit !== undefined ? { limit } : {}) });
-    return jsonReply(200, { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, frames: replay.frames.map((frame) => JSON.parse(frame) as unknown) });
+    const replay = await registry.historyReplay({ channel, since: since ?? 0, ...(epoch ? { epoch } : {}), ...(limit !== undefined ? { limit } : {}), maxBytes: REPLAY_MAX_PART_BYTES });
+    // A deep backlog is answered a part at a time: `next` says where the rest starts, and until then the caller has not recovered.
+    const more = replay.next !== undefined ? { next: replay.next } : {};
+    return jsonReply(200, { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered && replay.next === undefined, ...more, frames: replay.frames.map((frame) => JSON.parse(frame) as unknown) });
   };
 
   return [

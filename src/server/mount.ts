@@ -56,6 +56,8 @@ export interface Mount {
   open(connection: Connection): void;
   message(connection: Connection, text: string, isBinary: boolean, binary?: Buffer): void;
   close(connection: Connection, code: number): void;
+  /** The socket's send queue shrank (uWS drain). */
+  drained?(connection: Connection): void;
   /** A frame over --message-rate, refused before it was read: tell the sender in the protocol's words. */
   rateLimited(connection: Connection): void;
   /** How this protocol tells its clients to go when the server drains (restart: SIGHUP). */

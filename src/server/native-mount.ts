@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { FrameErrors, HttpErrors, ServiceUnavailable } from '../errors.js';
-import { historyTopic, isNumbered, withId } from '../history/sequenced-frame.js';
+import { REPLAY_SOCKET_PART_BYTES, historyTopic, isNumbered, withId, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
@@ -58,6 +58,8 @@ export class NativeMount implements Mount, Hub {
   /** Ack ids are unique per worker, and with several nodes per node too. */
   private readonly ackPrefix = `${process.env['CONVEYOR_NODE_ID'] ? `${process.env['CONVEYOR_NODE_ID']}.` : ''}${cluster.worker?.id ?? 0}-`;
   private nextAck = 0;
+  /** Sockets whose next replay part waits for them to drain. */
+  private readonly awaitingDrain = new Map<number, () => void>();
   private fanoutBatch: { item: FanoutItem; resolve: (frame: string) => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
@@ -143,6 +145,8 @@ export class NativeMount implements Mount, Hub {
     for (const topic of [ALL_TOPIC, channel === null ? LOBBY_TOPIC : channelTopic(channel)]) this.unsubscribeMember(topic, connection.fd);
     if (channel !== null) this.unsubscribeMember(historyTopic(channelTopic(channel)), connection.fd);
     this.acks.forget(connection.fd);
+    this.awaitingDrain.get(connection.fd)?.();
+    this.awaitingDrain.delete(connection.fd);
     this.services.registry.close(connection.fd);
     if (channel !== null) this.services.hooks.run('channelLeft', { id: connection.fd, channel, protocol: 'native' });
   }
@@ -354,33 +358,64 @@ export class NativeMount implements Mount, Hub {
 
   /**
    * Sends a recovering joiner `channel-recovery` and the kept frames after `since`, then lets
-   * the live frames through. The replay is read after every frame up to its last seq reached
-   * this worker, and the socket takes the numbered frames only from then on: none is missed,
-   * none comes twice.
+   * the live frames through. The replay comes in parts, each asked for once the socket drained
+   * below one (a deep backlog never sits whole in any process), and the last part is read after
+   * every frame up to its last seq reached this worker: the socket takes the numbered frames
+   * only from then on, so none is missed and none comes twice.
    */
   private async recover(socket: NativeSocket, channel: string, recovery: Recovery, fresh: boolean): Promise<void> {
     const topic = historyTopic(channelTopic(channel));
     // Already a member: the live frames reach it; they stop until the replay is out.
     if (!fresh) this.unsubscribe(socket, topic);
-    const answered = this.services.registry.historyReplay({ channel, ...recovery }, (replay) => {
-      // Synchronously as the answer arrives: the next publication in the same batch is live.
-      if (!this.sockets.has(socket.fd) || socket.channel !== channel) return;
-      const data = { channel, epoch: replay.epoch, seq: replay.seq, recovered: replay.recovered, replayed: replay.frames.length };
-      const id = this.newAckId();
-      this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.fd, ...(id ? { id } : {}) }), id);
-      for (const kept of replay.frames) {
-        const ackId = this.newAckId();
-        this.sendNow(socket, withId(kept, ackId), ackId);
-      }
-      this.subscribe(socket, topic);
-    });
+    const here = (): boolean => this.sockets.has(socket.fd) && socket.channel === channel;
+    let request: ReplayRequest = { channel, ...recovery, maxBytes: REPLAY_SOCKET_PART_BYTES };
+    let told = false;
     try {
-      await answered;
+      for (;;) {
+        let next: number | undefined;
+        let epoch = '';
+        await this.services.registry.historyReplay(request, (part) => {
+          // Synchronously as the answer arrives: the next publication in the same batch is live.
+          if (!here()) return;
+          // A later part that finds frames gone (or a new epoch) says so again.
+          if (!told || !part.recovered) this.tellRecovery(socket, channel, part);
+          told = true;
+          for (const kept of part.frames) {
+            const ackId = this.newAckId();
+            this.sendNow(socket, withId(kept, ackId), ackId);
+          }
+          ({ next, epoch } = part);
+          if (next === undefined) this.subscribe(socket, topic);
+        });
+        if (next === undefined || !here()) return;
+        await this.writable(socket.connection);
+        if (!here()) return;
+        request = { channel, since: next, epoch, maxBytes: REPLAY_SOCKET_PART_BYTES };
+      }
     } catch (error) {
-      // No replay (Redis is away): the socket still takes the live frames; the client hears why.
-      if (this.sockets.has(socket.fd) && socket.channel === channel) this.subscribe(socket, topic);
+      // No replay (Redis is away, too many reads waiting): the socket still takes the live frames; the client hears why.
+      if (here()) this.subscribe(socket, topic);
       throw error;
     }
+  }
+
+  private tellRecovery(socket: NativeSocket, channel: string, part: Replay): void {
+    const data = { channel, epoch: part.epoch, seq: part.seq, recovered: part.recovered, replayed: part.total ?? part.frames.length };
+    const id = this.newAckId();
+    this.sendNow(socket, JSON.stringify({ action: 'channel-recovery', data, fd: socket.fd, ...(id ? { id } : {}) }), id);
+  }
+
+  /** Resolves once the socket has less than a replay part queued (at once when it has), or closed. */
+  private writable(connection: Connection): Promise<void> {
+    if (connection.bufferedAmount() < REPLAY_SOCKET_PART_BYTES) return Promise.resolve();
+    return new Promise((resolve) => this.awaitingDrain.set(connection.fd, resolve));
+  }
+
+  drained(connection: Connection): void {
+    const resolve = this.awaitingDrain.get(connection.fd);
+    if (resolve === undefined || connection.bufferedAmount() >= REPLAY_SOCKET_PART_BYTES) return;
+    this.awaitingDrain.delete(connection.fd);
+    resolve();
   }
 
   private unsubscribe(socket: NativeSocket, topic: string): void {

@@ -98,8 +98,10 @@ export class ControlConversation {
     clearInterval(this.timer);
     const last = this.sent - 1;
     assert.ok(last >= 0, 'the control conversation sent nothing');
-    await this.listener.next((f) => f.includes(this.tag) && f.includes(`"seq":${last}}`), 30_000);
-    const seqs = this.listener.frames.filter((f) => f.includes(this.tag)).map((f) => (JSON.parse(f) as { data: { seq: number } }).data.seq);
+    const seqOf = (f: string): number => (JSON.parse(f) as { data: { seq: number } }).data.seq;
+    // Parsed, not matched as text: on a kept channel the frame's own `seq` sits beside the body's.
+    await this.listener.next((f) => f.includes(this.tag) && seqOf(f) === last, 30_000);
+    const seqs = this.listener.frames.filter((f) => f.includes(this.tag)).map(seqOf);
     assert.deepEqual(seqs, Array.from({ length: this.sent }, (_, i) => i), 'the control conversation arrived complete and in order');
     const sorted = [...this.latencies].sort((a, b) => a - b);
     return { sent: this.sent, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!, max: sorted.at(-1)! };

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { ControlConversation, RssWatch } from './helpers/attack.js';
+import { FrameClient } from './helpers/frame-client.js';
+import { ReplayReader } from './helpers/replay-reader.js';
+import { assertSameProcesses, fetchHealth, placeOnWorkers, processIds, type ProcessIds } from './helpers/server-health.js';
+import { startServer, type RunningServer } from './helpers/server.js';
+
+/**
+ * Crowds that are honest but many at once: a reconnect storm after a deploy, a burst of
+ * history reads. Each must be served in full, in order, while a control conversation across
+ * workers keeps going, no process dies and none grows past a ceiling.
+ */
+
+/** Worst p99 of the control conversation while a crowd is served. */
+const CONTROL_P99_MS = 1500;
+/** Growth of any one process's RSS while a crowd is served. */
+const GROWTH_CEILING_MB = 400;
+
+interface Stage {
+  server: RunningServer;
+  pids: ProcessIds;
+  control: ControlConversation;
+  watch: RssWatch;
+}
+
+async function closeClient(client: FrameClient): Promise<void> {
+  client.close();
+  await client.closed;
+}
+
+/** Two workers, a control conversation from the first to the second, and a watch on every process's memory. */
+async function stage(t: TestContext, flags: string[]): Promise<Stage> {
+  const server = await startServer(['--workers', '2', ...flags], t);
+  const pids = await processIds(server, 2);
+  const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
+  const [talker, listener] = await placeOnWorkers(server, [ids[0]!, ids[1]!], () => FrameClient.connect(server.url), closeClient);
+  t.after(() => [talker, listener].forEach((c) => c!.close()));
+  const control = await ControlConversation.between(talker!, listener!, `control.${process.pid}.${Date.now()}`);
+  const watch = new RssWatch({ primary: pids.primary, ...Object.fromEntries(pids.workers.map((pid, i) => [`worker${i + 1}`, pid])) });
+  t.after(() => watch.stop());
+  return { server, pids, control, watch };
+}
+
+/** Ends the control conversation and checks every bound of the stage. */
+async function judge(t: TestContext, s: Stage): Promise<void> {
+  s.watch.stop();
+  const control = await s.control.finish();
+  const report = `RSS ${s.watch.describe()}; control: ${control.sent} messages, p99 ${control.p99.toFixed(1)} ms, max ${control.max.toFixed(1)} ms`;
+  t.diagnostic(report);
+  console.log(`${t.name}: ${report}`);
+  s.watch.assertGrowthBelow(GROWTH_CEILING_MB);
+  assert.ok(control.p99 < CONTROL_P99_MS, `the control conversation's p99 was ${control.p99.toFixed(0)} ms while the crowd was served`);
+  await assertSameProcesses(s.server, s.pids);
+}
+
+/** Fills `channel` with `count` numbered frames of about `bytes` each, and waits until all are kept. */
+async function fill(server: RunningServer, channel: string, count: number, bytes: number): Promise<void> {
+  const publisher = await FrameClient.connect(server.url);
+  publisher.send({ action: 'channel-connect', channel });
+  const pad = 'p'.repeat(bytes);
+  for (let i = 1; i <= count; i++) {
+    publisher.send({ action: 'broadcast-action', data: `${i} ${pad}` });
+    if (i % 100 === 0) await publisher.barrier();
+  }
+  await publisher.barrier();
+  publisher.close();
+  for (const deadline = Date.now() + 30_000; ; ) {
+    const answer = (await (await fetch(`${server.httpUrl}/conveyor/history?channel=${channel}&since=0&limit=0`, { signal: AbortSignal.timeout(10_000) })).json()) as { seq: number };
+    if (answer.seq === count) return;
+    assert.ok(Date.now() < deadline, `the channel keeps ${answer.seq} of ${count} frames`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a reconnect storm: 700 sockets rejoin with since 0 at once a channel of 1,000 kept 1 KB frames; each gets its whole replay in order, and the server goes on', async (t) => {
+  const s = await stage(t, ['--history', '1000']);
+  await fill(s.server, 'storm', 1000, 1000);
+  const readers = await ReplayReader.crowd(s.server.url, 700);
+  t.after(() => readers.forEach((r) => r.close()));
+  s.control.start();
+  for (const reader of readers) reader.send({ action: 'channel-connect', channel: 'storm', since: 0 });
+  await Promise.all(readers.map((r) => r.received(1000, 90_000)));
+  for (const reader of readers) {
+    assert.deepEqual(reader.recoveries.map(({ epoch: _e, ...rest }) => rest), [{ channel: 'storm', seq: 1000, recovered: true, replayed: 1000 }]);
+    assert.equal(reader.disorder, undefined);
+    assert.equal(reader.last, 1000);
+    assert.deepEqual(reader.errors, []);
+  }
+  await judge(t, s);
+});
+
+test('120 history reads at once of a channel of 100 kept 60 KB frames are answered in parts of at most 1 MiB that add up to every frame', async (t) => {
+  const s = await stage(t, ['--history', '100']);
+  await fill(s.server, 'deep', 100, 60 * 1024);
+  s.control.start();
+  const read = async (): Promise<number[]> => {
+    const seqs: number[] = [];
+    let since = 0;
+    for (;;) {
+      const response = await fetch(`${s.server.httpUrl}/conveyor/history?channel=deep&since=${since}`, { signal: AbortSignal.timeout(60_000) });
+      const body = await response.text();
+      assert.equal(response.status, 200, body.slice(0, 200));
+      assert.ok(body.length < 1.2 * 1024 * 1024, `an answer of ${body.length} bytes`);
+      const part = JSON.parse(body) as { seq: number; recovered: boolean; next?: number; frames: { seq: number }[] };
+      seqs.push(...part.frames.map((f) => f.seq));
+      if (part.next === undefined) {
+        assert.equal(part.recovered, true);
+        return seqs;
+      }
+      assert.equal(part.recovered, false, 'a part with more to come has not recovered yet');
+      since = part.next;
+    }
+  };
+  const answers = await Promise.all(Array.from({ length: 120 }, read));
+  for (const seqs of answers) assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 1));
+  await judge(t, s);
+});
