@@ -136,6 +136,26 @@ describe('subscriptions', () => {
     assert.equal((refused['data'] as { status: number }).status, 403);
   });
 
+  test('a member whose user_id is __proto__ or constructor is in the roster like any other', async () => {
+    const joined: RawPusher[] = [];
+    let roster: { count: number; ids: string[]; hash: Record<string, unknown> } | undefined;
+    for (const user of ['__proto__', 'constructor', '1']) {
+      const raw = await RawPusher.connect(server);
+      joined.push(raw);
+      const data = JSON.stringify({ user_id: user, user_info: { name: `n-${user}` } });
+      raw.send({ event: 'pusher:subscribe', data: { channel: 'presence-proto', auth: channelAuth(raw.socketId, 'presence-proto', data), channel_data: data } });
+      const frame = await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
+      roster = (JSON.parse(frame['data'] as string) as { presence: typeof roster }).presence;
+    }
+    assert.equal(roster!.count, 3);
+    assert.deepEqual([...roster!.ids].sort(), ['1', '__proto__', 'constructor']);
+    assert.ok(Object.hasOwn(roster!.hash, '__proto__'));
+    assert.deepEqual(Object.getOwnPropertyDescriptor(roster!.hash, '__proto__')?.value, { name: 'n-__proto__' });
+    const added = await joined[0]!.next((f) => f['event'] === 'pusher_internal:member_added' && String(f['data']).includes('"constructor"'));
+    assert.equal((JSON.parse(added['data'] as string) as { user_id: string }).user_id, 'constructor');
+    joined.forEach((raw) => raw.close());
+  });
+
   test('cache channels send the last event right after subscription_succeeded, or pusher:cache_miss', async () => {
     const body = JSON.stringify({ name: 'price', channel: 'cache-prices', data: '{"eur":1}' });
     const publish = async (): Promise<void> => {

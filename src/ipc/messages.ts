@@ -2,7 +2,8 @@
  * Every message between the primary and the event workers, as one discriminated union per
  * direction. Both sides import these types; nothing else crosses the cluster channel.
  */
-import type { ChannelStats, PresenceMember, PusherJoinResult } from '../registry/pusher-registry.js';
+import type { ChannelStats, PresenceMember } from '../registry/pusher-registry.js';
+import type { SharedRoster } from './roster-share.js';
 import type { TaskRequest, TaskResult } from '../tasks/types.js';
 import type { Replay } from '../history/sequenced-frame.js';
 
@@ -61,7 +62,8 @@ export interface RegistryResults {
   'admit-address': boolean;
   stats: ServerStats;
   'pusher-open': boolean;
-  'pusher-join': PusherJoinResult;
+  /** Over IPC the roster goes as a SharedRoster, once per worker while it stays the same. */
+  'pusher-join': { ok: true; roster?: SharedRoster; cached?: string | null } | { ok: false; reason: 'full' };
   'pusher-leave': null;
   'pusher-signin': null;
   'pusher-channels': Record<string, { user_count?: number }>;

@@ -6,7 +6,7 @@ import type { PresenceSnapshot } from '../protocol/native/envelope.js';
 import { channelType, pusherTopic } from '../protocol/pusher/channels.js';
 import { memberAddedFrame, memberRemovedFrame } from '../protocol/pusher/frames.js';
 import type { MembershipChange, MemoryRegistry } from '../registry/memory-registry.js';
-import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PresenceRoster, type PusherChange, type PusherRegistry } from '../registry/pusher-registry.js';
+import { CACHE_TTL_MS, type ChannelStats, type PresenceMember, type PusherChange, type PusherRegistry, rosterJson } from '../registry/pusher-registry.js';
 import type { NodeParts } from '../registry/redis-registry.js';
 import type { ClusterNode } from './cluster-node.js';
 import { newEpoch } from '../history/memory-history.js';
@@ -48,10 +48,8 @@ function countOf(parts: Record<string, unknown> | undefined): number {
   return sum;
 }
 
-function rosterOf(all: NodeParts): PresenceRoster {
-  const hash: Record<string, unknown> = {};
-  for (const [id, parts] of all) hash[id] = (Object.values(parts)[0] as { i?: unknown } | undefined)?.i ?? null;
-  return { count: all.size, ids: [...all.keys()], hash };
+function rosterOf(all: NodeParts): string {
+  return rosterJson([...all].map(([id, parts]) => [id, (Object.values(parts)[0] as { i?: unknown } | undefined)?.i]));
 }
 
 /**
@@ -262,12 +260,12 @@ export class ClusterSync {
   }
 
   /** The roster and cached event a new subscriber gets, once this node's changes are in Redis. */
-  async joinExtras(app: string, channel: string, fallback: { presence?: PresenceRoster; cached?: string | null }): Promise<{ presence?: PresenceRoster; cached?: string | null }> {
+  async joinExtras(app: string, channel: string, fallback: { presence?: string; cached?: string | null }): Promise<{ presence?: string; cached?: string | null }> {
     await this.settled();
     if (!this.node.redisUp) return fallback;
     const type = channelType(channel);
     try {
-      const out: { presence?: PresenceRoster; cached?: string | null } = {};
+      const out: { presence?: string; cached?: string | null } = {};
       if (type.kind === 'presence') out.presence = rosterOf(await this.redis.all(this.redis.pusherUsersKey(app, channel)));
       if (type.cache) {
         out.cached = await this.redis.cached(app, channel);

@@ -23,6 +23,8 @@ import { MemoryHistory } from '../history/memory-history.js';
 import { REPLAY_MAX_PART_BYTES, withId } from '../history/sequenced-frame.js';
 import { MAX_WRITING_BYTES } from '../ipc/batch-queue.js';
 import { ReplayGate } from './replay-gate.js';
+import { RosterSender, type SharedRoster } from '../ipc/roster-share.js';
+import type { PusherJoinResult } from '../registry/pusher-registry.js';
 
 interface Attached {
   readonly worker: Worker;
@@ -89,6 +91,7 @@ export class Router {
   private readonly sync: ClusterSync | undefined;
   /** With --history on one machine: the primary numbers and keeps every channel frame. */
   private readonly history: MemoryHistory | undefined;
+  private readonly rosters = new RosterSender();
   private readonly replays = new ReplayGate((worker) => this.workers.get(worker)?.queue.queuedBytes ?? 0, REPLAY_MAX_PART_BYTES, MAX_WRITING_BYTES, MAX_WAITING_REPLAYS);
 
   constructor(
@@ -174,6 +177,7 @@ export class Router {
   detach(workerId: number): void {
     this.workers.delete(workerId);
     this.replays.dropWorker(workerId);
+    this.rosters.dropWorker(workerId);
     // A worker that is gone acknowledges nothing: answers waiting on it go now.
     for (const [seq, waiting] of this.unacknowledged) {
       waiting.delete(workerId);
@@ -201,7 +205,7 @@ export class Router {
       if (message.type !== 'interest') attached.early.push(message);
       return;
     }
-    attached.queue.push(message);
+    attached.queue.push(message.type === 'response' && message.ok ? this.rosterOnce(workerId, message) : message);
     if (message.type === 'publish' && !this.congested && attached.queue.queuedBytes > this.config.ipcQueueLimit) this.checkFlow();
   }
 
@@ -304,6 +308,24 @@ export class Router {
     }
   }
 
+  /** A join's answer carries its roster whole until it is queued towards its worker (rosterOnce). */
+  private shareRoster(app: string | undefined, channel: string, result: PusherJoinResult): RegistryResults['pusher-join'] {
+    if (!result.ok || result.presence === undefined) return result;
+    const { presence, ...rest } = result;
+    return { ...rest, roster: { key: `${app ?? ''}\n${channel}`, json: presence } };
+  }
+
+  /**
+   * Decided as an answer joins the worker's queue, in the order the worker will read them
+   * (answers can be held back for acknowledgments): the roster goes whole only if that worker
+   * does not hold it already.
+   */
+  private rosterOnce(workerId: number, message: Extract<PrimaryMessage, { type: 'response'; ok: true }>): PrimaryMessage {
+    const result = message.result as { roster?: SharedRoster } | null;
+    if (typeof result !== 'object' || result === null || result.roster?.json === undefined) return message;
+    return { ...message, result: { ...result, roster: this.rosters.share(workerId, result.roster.key, result.roster.json) } };
+  }
+
   /** fds are unique across workers, and with several nodes across nodes (blocks from Redis). */
   private handOutFds(workerId: number): void {
     if (!this.cluster) {
@@ -381,7 +403,7 @@ export class Router {
     attached.queue.push({ type: 'interest', topics: [...this.topics.topics()], remote: true });
     if (this.congested) attached.queue.push({ type: 'flow', congested: true });
     attached.queue.push({ type: 'readiness', state: this.effectiveReadiness() });
-    for (const message of attached.early) attached.queue.push(message);
+    for (const message of attached.early) attached.queue.push(message.type === 'response' && message.ok ? this.rosterOnce(attached.worker.id, message) : message);
     attached.early = [];
   }
 
@@ -542,16 +564,16 @@ export class Router {
         });
       }
       case 'pusher-join': {
-        if (!sync) return this.pusher.join(request.fd, request.channel, request.member, request.maxMembers);
         const { fd, channel, member, maxMembers } = request;
         const app = this.pusher.appOf(fd);
+        if (!sync) return this.shareRoster(app, channel, this.pusher.join(fd, channel, member, maxMembers));
         if (app === undefined) return { ok: true };
         return (async (): Promise<RegistryResults['pusher-join']> => {
           if (member && (await sync.presenceFull(app, channel, member.id, maxMembers))) return { ok: false, reason: 'full' };
           const local = this.pusher.join(fd, channel, member, maxMembers);
           if (!local.ok) return local;
           const { presence, cached } = local;
-          return { ok: true, ...(await sync.joinExtras(app, channel, { ...(presence ? { presence } : {}), ...(cached !== undefined ? { cached } : {}) })) };
+          return this.shareRoster(app, channel, { ok: true, ...(await sync.joinExtras(app, channel, { ...(presence ? { presence } : {}), ...(cached !== undefined ? { cached } : {}) })) });
         })();
       }
       case 'pusher-leave':

@@ -2,14 +2,17 @@ import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { DashboardStats, RegistryRequest, RegistryResults, ServerStats } from '../ipc/messages.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult } from './pusher-registry.js';
 import type { Registry } from './registry.js';
+import { RosterReceiver } from '../ipc/roster-share.js';
 import type { Replay, ReplayRequest } from '../history/sequenced-frame.js';
 
 /** The registry in the primary, reached over the cluster channel. */
 export class IpcRegistry implements Registry {
+  private readonly rosters = new RosterReceiver();
+
   constructor(private readonly link: PrimaryLink) {}
 
-  private ask<O extends RegistryRequest['op']>(body: Extract<RegistryRequest, { op: O }>): Promise<RegistryResults[O]> {
-    return this.link.request<RegistryResults[O]>({ kind: 'registry', body });
+  private ask<O extends RegistryRequest['op']>(body: Extract<RegistryRequest, { op: O }>, onArrival?: (result: RegistryResults[O]) => void): Promise<RegistryResults[O]> {
+    return this.link.request<RegistryResults[O]>({ kind: 'registry', body }, onArrival);
   }
 
   open(fd: number, address?: string, native = true, pusherApp?: string): void {
@@ -84,8 +87,15 @@ export class IpcRegistry implements Registry {
     return this.ask({ op: 'pusher-open', fd, app, maxConnections });
   }
 
-  pusherJoin(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Promise<PusherJoinResult> {
-    return this.ask(member ? { op: 'pusher-join', fd, channel, member, maxMembers } : { op: 'pusher-join', fd, channel, maxMembers });
+  async pusherJoin(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Promise<PusherJoinResult> {
+    // Taken as it arrives, in order: the next answer may name this roster by its key alone.
+    let presence: string | undefined;
+    const answer = await this.ask(member ? { op: 'pusher-join', fd, channel, member, maxMembers } : { op: 'pusher-join', fd, channel, maxMembers }, (result) => {
+      if (result.ok && result.roster) presence = this.rosters.take(result.roster);
+    });
+    if (!answer.ok) return answer;
+    const { roster: _shared, ...rest } = answer;
+    return presence !== undefined ? { ...rest, presence } : rest;
   }
 
   async pusherLeave(fd: number, channel: string): Promise<void> {

@@ -15,8 +15,12 @@ export interface PresenceRoster {
   hash: Record<string, unknown>;
 }
 
+/**
+ * `presence` is the roster's JSON (a PresenceRoster): made once per change of the channel's
+ * members, and sent to a worker once while it stays the same (RosterSender).
+ */
 export type PusherJoinResult =
-  | { ok: true; presence?: PresenceRoster; cached?: string | null }
+  | { ok: true; presence?: string; cached?: string | null }
   | { ok: false; reason: 'full' };
 
 export interface ChannelStats {
@@ -46,6 +50,8 @@ interface ChannelState {
   fds: Set<number>;
   /** Presence channels: each user's info and its connections in the channel. */
   users: Map<string, { info: unknown; fds: Set<number> }>;
+  /** The roster's JSON, until the members change. */
+  roster?: string | undefined;
 }
 
 interface SocketState {
@@ -175,6 +181,7 @@ export class PusherRegistry {
       let user = state.users.get(member.id);
       if (!user) {
         state.users.set(member.id, (user = { info: member.info, fds: new Set() }));
+        state.roster = undefined;
         this.onChange({ kind: 'member-added', app: socket.app, channel, fd, member });
         this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'member_added', channel, user_id: member.id } });
       }
@@ -199,6 +206,7 @@ export class PusherRegistry {
       user?.fds.delete(fd);
       if (user && user.fds.size === 0) {
         state.users.delete(member.id);
+        state.roster = undefined;
         this.onChange({ kind: 'member-removed', app: socket.app, channel, userId: member.id });
         this.onChange({ kind: 'webhook', app: socket.app, event: { name: 'member_removed', channel, user_id: member.id } });
       }
@@ -288,13 +296,14 @@ export class PusherRegistry {
     return this.connections.get(app) ?? 0;
   }
 
-  private extras(app: string, channel: string, state: ChannelState | undefined): { presence?: PresenceRoster; cached?: string | null } {
+  private extras(app: string, channel: string, state: ChannelState | undefined): { presence?: string; cached?: string | null } {
     const type = channelType(channel);
-    const out: { presence?: PresenceRoster; cached?: string | null } = {};
+    const out: { presence?: string; cached?: string | null } = {};
     if (type.kind === 'presence') {
-      const hash: Record<string, unknown> = {};
-      for (const [id, user] of state?.users ?? []) hash[id] = user.info ?? null;
-      out.presence = { count: Object.keys(hash).length, ids: Object.keys(hash), hash };
+      const users = state?.users ?? new Map<string, { info: unknown }>();
+      const json = state?.roster ?? rosterJson([...users].map(([id, user]) => [id, user.info]));
+      if (state) state.roster = json;
+      out.presence = json;
     }
     if (type.cache) {
       const entry = this.cache.get(`${app}\n${channel}`);
@@ -312,4 +321,18 @@ export class PusherRegistry {
     this.lastSweep = now;
     for (const [key, entry] of this.cache) if (entry.expiresAt <= now) this.cache.delete(key);
   }
+}
+
+/**
+ * A roster's JSON from its members in order. The hash has no prototype, so that a user id
+ * such as `__proto__` is a member like any other instead of vanishing from the roster.
+ */
+export function rosterJson(members: Iterable<readonly [string, unknown]>): string {
+  const hash = Object.create(null) as Record<string, unknown>;
+  const ids: string[] = [];
+  for (const [id, info] of members) {
+    if (!Object.hasOwn(hash, id)) ids.push(id);
+    hash[id] = info ?? null;
+  }
+  return JSON.stringify({ count: ids.length, ids, hash } satisfies PresenceRoster);
 }

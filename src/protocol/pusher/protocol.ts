@@ -1,6 +1,6 @@
 import type { PusherApp } from '../../apps/apps.js';
 import type { Logger } from '../../log.js';
-import type { PresenceMember, PresenceRoster, PusherJoinResult } from '../../registry/pusher-registry.js';
+import type { PresenceMember, PusherJoinResult } from '../../registry/pusher-registry.js';
 import { TokenBucket } from '../../server/token-bucket.js';
 import { USER_CHANNEL_PREFIX, channelNameProblem, channelType, pusherTopic, userTopic } from './channels.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from './frames.js';
@@ -51,11 +51,22 @@ type Frame = Record<string, unknown> & { event: string };
  * never throws on what a client sends: what it cannot act on gets a `pusher:error`.
  */
 export class PusherProtocol {
+  /** The last roster frame made: a storm of joins to one channel shares it while the roster stays the same. */
+  private lastRoster: { channel: string; json: string; frame: string } | undefined;
+
   constructor(
     private readonly hub: PusherHub,
     private readonly log: Logger,
     private readonly maxJsonDepth: number,
   ) {}
+
+  private rosterFrame(channel: string, json: string): string {
+    const last = this.lastRoster;
+    if (last?.channel === channel && last.json === json) return last.frame;
+    const frame = pusherFrame('pusher_internal:subscription_succeeded', `{"presence":${json}}`, channel);
+    this.lastRoster = { channel, json, frame };
+    return frame;
+  }
 
   message(session: PusherSession, text: string): void {
     if (nestsDeeperThan(text, this.maxJsonDepth)) return this.hub.send(session, errorFrame(null, `Frame nests arrays and objects deeper than ${this.maxJsonDepth} levels`));
@@ -129,7 +140,7 @@ export class PusherProtocol {
       return refuse(`Presence channel ${channel} is full (${session.app.maxPresenceMembers} members)`, 403, 'LimitReached');
     }
     (session.channels ??= new Map()).set(channel, member);
-    this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', JSON.stringify(result.presence ? { presence: result.presence satisfies PresenceRoster } : {}), channel));
+    this.hub.send(session, result.presence !== undefined ? this.rosterFrame(channel, result.presence) : pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     if (cache) {
       if (result.cached) this.hub.send(session, result.cached);
       else this.hub.send(session, pusherFrame('pusher:cache_miss', '{}', channel));
