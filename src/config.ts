@@ -84,6 +84,7 @@ export interface ServerConfig {
   history: number;
   /** Seconds a kept frame lives. */
   historyTtl: number;
+  historyMaxBytes: number;
   /** Redis URL (or comma-separated Redis Cluster seed URLs) that joins this node to others. */
   redis: string | undefined;
   /** Prefix of every Redis key and channel, so deployments can share a Redis. */
@@ -158,6 +159,7 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
   { key: 'pusherApps', flag: 'pusher-apps', kind: 'json', default: [], describe: 'Pusher apps with their settings, as a JSON array (in a config file: the array itself); see docs/pusher.md' },
   { key: 'history', flag: 'history', kind: 'integer', default: 0, describe: 'Frames kept per channel, so that a client that reconnects (channel-connect with since) misses nothing; channel frames then carry seq (0 = off)', check: range(0, 100_000) },
   { key: 'historyTtl', flag: 'history-ttl', kind: 'number', default: 300, describe: 'Seconds a kept frame lives (with --history)', check: range(1, 7 * 24 * 3600) },
+  { key: 'historyMaxBytes', flag: 'history-max-bytes', kind: 'integer', default: 256 * 1024 * 1024, describe: 'Bytes of kept frames across all channels (with --history, on one machine); past it the least recently written channels lose theirs first', check: range(1024, 64 * 1024 * 1024 * 1024) },
   { key: 'redis', flag: 'redis', kind: 'string', default: undefined, describe: 'Run as one node of several: redis:// or rediss:// URL (with password), or comma-separated seed URLs of a Redis Cluster. Nodes with the same --redis and --redis-prefix are one server', check: (v) => redisUrlProblem(v) },
   { key: 'redisPrefix', flag: 'redis-prefix', kind: 'string', default: 'conveyor', describe: 'Prefix of Conveyor\'s Redis keys and channels, so that several deployments can share one Redis', check: (v) => (/^[A-Za-z0-9_.-]{1,64}$/.test(v) ? undefined : 'must be 1 to 64 letters, digits, dots, dashes or underscores') },
   { key: 'logFile', flag: 'log-file', kind: 'string', default: undefined, describe: 'Write the log lines of the primary and every worker to this file instead of stdout; SIGUSR2 reopens it (for logrotate)' },

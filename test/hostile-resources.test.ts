@@ -194,3 +194,30 @@ test('presence: 20 members with 256-byte user ids and two sockets toggling joins
   const health = await awaitHealth(a.server, (h) => h.connections === 2 + 20 + 2, 'every socket counted');
   assert.equal(health.workers[0]!.slowConsumersClosed, 0);
 });
+
+test('--history-max-bytes: 60 KB posts to a new channel each time keep the primary bounded; the least recently written lose their frames first and a rejoin says recovered false', async (t) => {
+  const a = await arena(t, ['--history', '1', '--history-max-bytes', String(8 * 1024 * 1024)], 2);
+  const member = await FrameClient.connect(a.server.url);
+  t.after(() => member.close());
+  member.send({ action: 'channel-connect', channel: 'old-room' });
+  await member.barrier();
+  const post = (channel: string, message: string): Promise<Response> => fetch(`${a.server.httpUrl}/conveyor/message`, { method: 'POST', body: JSON.stringify({ channel, message }) });
+  assert.equal((await post('old-room', 'the first')).status, 200);
+  const { epoch } = (await (await fetch(`${a.server.httpUrl}/conveyor/history?channel=old-room&since=0`)).json()) as { epoch: string };
+  const chunk = 'h'.repeat(60 * 1024);
+  let posts = 0;
+  await underAttack(t, a, async (until) => {
+    while (!until()) {
+      const answers = await Promise.all(Array.from({ length: 16 }, () => post(`flood-${posts++}`, chunk)));
+      assert.ok(answers.every((r) => r.status === 200));
+    }
+  });
+  const metrics = await (await fetch(`${a.server.httpUrl}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1]);
+  assert.ok(value('conveyor_history_bytes') <= 8 * 1024 * 1024, `kept ${value('conveyor_history_bytes')} bytes after ${posts} posts`);
+  assert.ok(value('conveyor_history_evicted_channels_total') >= posts - 8 * 1024 / 60, metrics);
+  // The member's channel lost its frame to the bound but kept its numbering: the rejoin says so.
+  member.send({ action: 'channel-connect', channel: 'old-room', since: 0, epoch });
+  const recovery = JSON.parse(await member.next((f) => f.includes('"channel-recovery"'))) as { data: { seq: number; recovered: boolean; epoch: string; replayed: number } };
+  assert.deepEqual(recovery.data, { channel: 'old-room', epoch, seq: 1, recovered: false, replayed: 0 });
+});

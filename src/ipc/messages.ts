@@ -4,6 +4,7 @@
  */
 import type { ChannelStats, PresenceMember } from '../registry/pusher-registry.js';
 import type { SharedRoster } from './roster-share.js';
+import type { HistoryCounters } from '../history/memory-history.js';
 import type { TaskRequest, TaskResult } from '../tasks/types.js';
 import type { Replay } from '../history/sequenced-frame.js';
 
@@ -118,6 +119,8 @@ export interface ServerStats {
   /** The task pool: threads, tasks waiting for a thread, tasks done since start. */
   tasks: { threads: number; queued: number; completed: number };
   workers: WorkerStats[];
+  /** With --history on one machine: bytes kept, and what --history-max-bytes took since start. */
+  history?: HistoryCounters;
   /** With --redis: this node's id, the live nodes (itself included), and the link to Redis. */
   node?: string;
   nodes?: number;

@@ -112,7 +112,7 @@ export class Router {
       if (this.sync) return this.sync.group(change.topic, change.created, change.worker);
       this.send(change.worker, { type: 'hook', hook: change.created ? 'groupCreated' : 'groupDestroyed', topic: change.topic });
     });
-    if (config.history > 0 && !cluster) this.history = new MemoryHistory(config.history, config.historyTtl * 1000, (channel) => registry.hasMembers(channel));
+    if (config.history > 0 && !cluster) this.history = new MemoryHistory(config.history, config.historyTtl * 1000, (channel) => registry.hasMembers(channel), Date.now, config.historyMaxBytes);
     if (cluster) {
       this.sync = new ClusterSync(cluster, registry, this.pusher, () => this.groups.topics(), (app) => (this.apps.byId(app)?.maxConnections ?? 0) > 0, {
         route: (publication) => this.route(publication, undefined),
@@ -388,7 +388,15 @@ export class Router {
       ...usage,
     }));
     const rss = workers.reduce((sum, w) => sum + w.rss, process.memoryUsage().rss);
-    const stats: ServerStats = { connections: this.registry.connectionCount, channels: this.registry.channelCount, rss, temporaryTokens: this.registry.tokenCount, tasks: this.pool.stats, workers };
+    const stats: ServerStats = {
+      connections: this.registry.connectionCount,
+      channels: this.registry.channelCount,
+      rss,
+      temporaryTokens: this.registry.tokenCount,
+      tasks: this.pool.stats,
+      workers,
+      ...(this.history ? { history: { ...this.history.counters } } : {}),
+    };
     const cluster = this.cluster;
     if (!cluster) return stats;
     return { ...stats, node: cluster.id, nodes: cluster.nodes, redis: cluster.redisUp ? 'up' : 'down', cluster: { ...cluster.bus.counters, ...cluster.counters } };

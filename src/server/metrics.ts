@@ -29,6 +29,11 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
   new Gauge({ name: 'conveyor_rss_bytes', help: 'Resident memory of the primary and every worker', registers: [registry] }).set(stats.rss);
   new Gauge({ name: 'conveyor_workers', help: 'Running event workers', registers: [registry] }).set(stats.workers.length);
   new Gauge({ name: 'conveyor_temporary_tokens', help: 'Live temporary tokens (--temp-token-max bounds them)', registers: [registry] }).set(stats.temporaryTokens);
+  if (stats.history) {
+    new Gauge({ name: 'conveyor_history_bytes', help: 'Bytes of frames kept for recovery across channels (--history-max-bytes bounds them)', registers: [registry] }).set(stats.history.bytes);
+    new Counter({ name: 'conveyor_history_evicted_channels_total', help: 'Channels whose kept frames --history-max-bytes took, least recently written first', registers: [registry] }).inc(stats.history.evictedChannels);
+    new Counter({ name: 'conveyor_history_evicted_frames_total', help: 'Kept frames --history-max-bytes took', registers: [registry] }).inc(stats.history.evictedFrames);
+  }
   if (stats.cluster) {
     const cluster = stats.cluster;
     new Gauge({ name: 'conveyor_redis_up', help: 'Whether this node reaches Redis (--redis): 1 up, 0 down', registers: [registry] }).set(stats.redis === 'up' ? 1 : 0);
