@@ -15,6 +15,8 @@ import { startServer, type RunningServer } from './helpers/server.js';
 const OFF = { id: 'app-off', key: 'key-off', secret: 'secret-off' };
 const QUOTA = { id: 'app-quota', key: 'key-quota', secret: 'secret-quota' };
 const QUIET = { id: 'app-quiet', key: 'key-quiet', secret: 'secret-quiet' };
+/** Client events at the default rate (10/s), and a cap of 5 channels per connection. */
+const STEADY = { id: 'app-steady', key: 'key-steady', secret: 'secret-steady' };
 
 let server: RunningServer;
 let pids: Awaited<ReturnType<typeof processIds>>;
@@ -29,6 +31,7 @@ before(async () => {
         { ...OFF, enabled: false },
         { ...QUOTA, maxConnections: 1 },
         { ...QUIET, maxPresenceMembers: 2 },
+        { ...STEADY, clientEvents: true, maxChannelsPerConnection: 5 },
       ],
     }),
   );
@@ -209,19 +212,50 @@ describe('client events', () => {
     for (const peer of [a, b, q1]) peer.close();
   });
 
+  test('a client sending at exactly the default rate, 10 a second for 30 s on a schedule that catches up after any pause, is never refused', async () => {
+    const [a, b] = await pair(STEADY.key, STEADY);
+    const start = performance.now();
+    for (let i = 0; i < 300; i++) {
+      const due = start + i * 100 - performance.now();
+      if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+      a.send({ event: 'client-steady', channel: 'private-room', data: { i } });
+    }
+    await a.barrier();
+    assert.deepEqual(a.frames.filter((f) => f['event'] === 'pusher:error'), []);
+    for (let i = 0; i < 300; i++) await b.next((f) => f['event'] === 'client-steady');
+    a.close();
+    b.close();
+  });
+
+  test('past maxChannelsPerConnection a subscribe gets subscription_error 429 until the connection leaves one', async () => {
+    const raw = await RawPusher.connect(server, STEADY.key);
+    for (let i = 0; i < 5; i++) raw.send({ event: 'pusher:subscribe', data: { channel: `many-${i}` } });
+    for (let i = 0; i < 5; i++) await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded');
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'many-5' } });
+    const refused = await raw.next((f) => f['event'] === 'pusher:subscription_error');
+    assert.equal(refused['channel'], 'many-5');
+    assert.deepEqual({ ...(refused['data'] as object), error: '' }, { type: 'LimitReached', error: '', status: 429 });
+    assert.match((refused['data'] as { error: string }).error, /maxChannelsPerConnection/);
+    raw.send({ event: 'pusher:unsubscribe', data: { channel: 'many-0' } });
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'many-5' } });
+    assert.equal((await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded'))['channel'], 'many-5');
+    raw.close();
+  });
+
   test('past the app\'s client event rate: pusher:error 4301 and not relayed', async () => {
     const [a, b] = await pair();
-    for (let i = 0; i < 12; i++) a.send({ event: 'client-burst', channel: 'private-room', data: { i } });
+    // The bucket holds three seconds' worth (15 at 5/s): 30 at once go past it.
+    for (let i = 0; i < 30; i++) a.send({ event: 'client-burst', channel: 'private-room', data: { i } });
     assert.equal((await errorOf(a)).code, 4301);
     await a.barrier();
     // Every refusal was answered before the pong; the rest reach b, maybe through the other worker.
     const refused = a.frames.filter((f) => f['event'] === 'pusher:error');
     assert.ok(refused.every((f) => (f['data'] as { code: number }).code === 4301));
-    for (let i = 0; i < 12 - refused.length; i++) await b.next((f) => f['event'] === 'client-burst');
+    for (let i = 0; i < 30 - refused.length; i++) await b.next((f) => f['event'] === 'client-burst');
     await b.barrier();
     const relayed = b.frames.filter((f) => f['event'] === 'client-burst').map((f) => (f['data'] as { i: number }).i);
-    assert.equal(relayed.length + refused.length, 12);
-    assert.ok(relayed.length >= 5 && relayed.length < 12, `relayed ${relayed.length}`);
+    assert.equal(relayed.length + refused.length, 30);
+    assert.ok(relayed.length >= 15 && relayed.length < 30, `relayed ${relayed.length}`);
     assert.deepEqual(relayed, [...relayed].sort((x, y) => x - y), 'relayed in the order sent');
     a.close();
     b.close();

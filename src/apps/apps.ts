@@ -18,6 +18,8 @@ export interface PusherAppSettings {
   /** Open connections of the app across the server; 0 = no limit. */
   maxConnections: number;
   maxPresenceMembers: number;
+  /** Channels one connection may be subscribed to (and subscribing) at once. */
+  maxChannelsPerConnection: number;
   /** Bytes of an event's `data` (client events and the HTTP API). */
   maxEventBytes: number;
   maxEventNameLength: number;
@@ -40,6 +42,7 @@ export const DEFAULT_APP_SETTINGS: PusherAppSettings = {
   userAuthentication: true,
   maxConnections: 0,
   maxPresenceMembers: 100,
+  maxChannelsPerConnection: 1000,
   maxEventBytes: 10 * 1024,
   maxEventNameLength: 200,
   maxEventChannels: 100,
@@ -102,6 +105,7 @@ function appFromObject(raw: unknown, index: number): PusherApp {
     userAuthentication: flag('userAuthentication'),
     maxConnections: count('maxConnections', true),
     maxPresenceMembers: count('maxPresenceMembers'),
+    maxChannelsPerConnection: count('maxChannelsPerConnection'),
     maxEventBytes: count('maxEventBytes'),
     maxEventNameLength: count('maxEventNameLength'),
     maxEventChannels: count('maxEventChannels'),

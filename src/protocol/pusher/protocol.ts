@@ -45,6 +45,8 @@ export function socketIdOf(session: PusherSession): string {
 
 type Frame = Record<string, unknown> & { event: string };
 
+const CLIENT_EVENT_BURST_SECONDS = 3;
+
 /**
  * The Pusher Channels protocol, version 7 (PUSHER.md): subscriptions with their signatures,
  * presence, client events, user sign-in and keep-alive. It parses each frame once and
@@ -112,6 +114,10 @@ export class PusherProtocol {
       return this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     }
     if (session.channels?.has(channel) || session.joining?.has(channel)) return;
+    const held = (session.channels?.size ?? 0) + (session.joining?.size ?? 0);
+    if (held >= session.app.maxChannelsPerConnection) {
+      return refuse(`This connection is subscribed to ${session.app.maxChannelsPerConnection} channels, the app's maxChannelsPerConnection: unsubscribe from one first`, 429, 'LimitReached');
+    }
     const { kind, cache } = channelType(channel);
     let member: PresenceMember | undefined;
     if (kind !== 'public') {
@@ -183,7 +189,9 @@ export class PusherProtocol {
     const data = frame['data'];
     const size = typeof data === 'string' ? Buffer.byteLength(data) : Buffer.byteLength(JSON.stringify(data ?? null));
     if (size > app.maxEventBytes) return refuse(PusherCloseCodes.unauthorized, `Event data is ${size} bytes; the app's limit is ${app.maxEventBytes}`);
-    session.clientEvents ??= new TokenBucket(app.clientEventRate, app.clientEventRate);
+    // Three seconds' worth saved up: a client sending at exactly its rate is never refused for
+    // frames that arrived bunched after a pause of its network or of this worker.
+    session.clientEvents ??= new TokenBucket(app.clientEventRate, app.clientEventRate * CLIENT_EVENT_BURST_SECONDS);
     if (!session.clientEvents.take()) return refuse(PusherCloseCodes.clientEventRate, `Client event rate limit: at most ${app.clientEventRate} per second`);
     const userId = kind === 'presence' ? session.channels?.get(channel)?.id : undefined;
     const relayed = JSON.stringify({ event: frame.event, channel, data, ...(userId !== undefined ? { user_id: userId } : {}) });
