@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { screenshotPath } from './helpers/screenshots.js';
 import { startServer } from './helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/demo.png', import.meta.url));
-const PUSHER_SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/pusher-demo.png', import.meta.url));
+const SCREENSHOT = screenshotPath('demo.png');
+const PUSHER_SCREENSHOT = screenshotPath('pusher-demo.png');
 
 let browser: Browser;
 

@@ -6,11 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { FrameClient } from './helpers/frame-client.js';
 import { APP_FLAG, RawPusher } from './helpers/pusher.js';
+import { screenshotPath } from './helpers/screenshots.js';
 import { startServer } from './helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOT = fileURLToPath(new URL('../../test/artifacts/dashboard.png', import.meta.url));
+const SCREENSHOT = screenshotPath('dashboard.png');
 const TOKEN = 'dash-token-51c2';
 
 let browser: Browser;
