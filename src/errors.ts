@@ -43,7 +43,7 @@ export const HttpErrors = {
   channelNotFound: 'Channel not found!', // PHP
   invalidMessage: 'Invalid message!', // PHP
   invalidJson: 'Request body must be a JSON object.',
-  notFound: 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /ready, GET /metrics, and the WebSocket upgrade on any path.',
+  notFound: (endpoints: readonly string[]): string => `Not found. Endpoints: ${endpoints.join(', ')}, and the WebSocket upgrade on any path.`,
   bodyTooLarge: (limit: number): string => `Request body exceeds ${limit} bytes.`,
   tooManyConnections: 'Server is at its connection limit (--max-connections); retry later or on another instance.',
   tooManyFromAddress: 'Too many connections from your address (--max-connections-per-ip); close one and retry.',

@@ -5,7 +5,8 @@ import { Fleet, PinnedHttp, TOPOLOGIES, awaitFrame, envelope, framesSince, healt
 import type { FrameClient } from './helpers/frame-client.js';
 import type { RunningServer } from './helpers/server.js';
 
-const NOT_FOUND = 'Not found. Endpoints: POST /conveyor/auth, POST /conveyor/message, GET /health, GET /ready, GET /metrics, and the WebSocket upgrade on any path.';
+/** What the 404 names on a server with no history, dashboard, demo or Pusher app: every endpoint it mounts. */
+const NOT_FOUND = 'Not found. Endpoints: GET /ready, GET /health, GET /metrics, POST /conveyor/auth, POST /conveyor/message, and the WebSocket upgrade on any path.';
 
 /**
  * Clients in a channel (on every worker), one in another channel and one in none, plus
@@ -103,6 +104,9 @@ for (const topology of TOPOLOGIES) {
       ] as const) {
         assert.deepEqual(await http.json(method, path, method === 'GET' ? undefined : '{}'), { status: 404, body: { error: NOT_FOUND, path } }, `${method} ${path}`);
       }
+      // A browser's favicon request is answered, empty, rather than logged as a 404 on every page.
+      const favicon = await fetch(`${server().httpUrl}/favicon.ico`);
+      assert.equal(favicon.status, 204);
     });
 
     test(`GET /health reports the open sockets per worker, channels with members, and which worker answered [${topology.label}]`, async (t) => {

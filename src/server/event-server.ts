@@ -14,7 +14,7 @@ import { addressResolver } from '../transport/client-address.js';
 import { runtime } from '../transport/uws.js';
 import type { Connection } from '../transport/connection.js';
 import { FdPool } from './fd-pool.js';
-import { notFound, serverRoutes } from './http-api.js';
+import { notFoundFor, serverRoutes } from './http-api.js';
 import type { Mount, PublishOptions, WorkerServices } from './mount.js';
 import { NativeMount } from './native-mount.js';
 import { originChecker } from './origins.js';
@@ -127,6 +127,12 @@ export class EventServer implements WorkerServices {
       this.hooks.run(message.hook, { channel: message.channel, protocol: message.protocol, ...(message.app !== undefined ? { app: message.app } : {}) });
     });
     bus.onMessage((publication) => this.deliver(publication));
+    const routes = [
+      ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, runtime }), readiness: () => this.readiness }),
+      ...this.native.routes,
+      ...(config.pusherApps.length > 0 ? this.pusher.routes : []),
+      ...this.customRoutes(deps.embedding.routes),
+    ];
     this.transport = new Transport(
       {
         maxPayload: config.maxPayload,
@@ -149,13 +155,8 @@ export class EventServer implements WorkerServices {
           this.slow.drained(connection);
           this.mountNamed(connection.mount).drained?.(connection);
         },
-        routes: [
-          ...serverRoutes({ config, registry: deps.registry, health: () => ({ worker: cluster.worker?.id ?? 0, runtime }), readiness: () => this.readiness }),
-          ...this.native.routes,
-          ...(config.pusherApps.length > 0 ? this.pusher.routes : []),
-          ...this.customRoutes(deps.embedding.routes),
-        ],
-        notFound,
+        routes,
+        notFound: notFoundFor(routes),
         onError: (error) => log.error({ err: error }, 'request failed'),
       },
     );

@@ -149,6 +149,8 @@ export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
   };
 
   return [
+    // Browsers ask for it on every page: an empty answer instead of a 404 in their console.
+    { method: 'GET', path: '/favicon.ico', handler: () => ({ status: 204, body: '' }), listed: false },
     { method: 'GET', path: '/ready', handler: ready },
     { method: 'GET', path: '/health', handler: monitored(health) },
     { method: 'GET', path: '/metrics', handler: monitored(metrics) },
@@ -157,5 +159,9 @@ export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
   ];
 }
 
-export const notFound: HttpHandler = (request) =>
-  jsonReply(404, { error: HttpErrors.notFound, path: request.path.slice(0, 200) });
+/** The catch-all 404, which names every endpoint this server mounts (with its flags and apps). */
+export function notFoundFor(routes: readonly HttpRoute[]): HttpHandler {
+  const endpoints = [...new Set(routes.filter((route) => route.listed !== false).map((route) => `${route.method} ${route.path}${route.prefix ? '…' : ''}`))];
+  const error = HttpErrors.notFound(endpoints);
+  return (request) => jsonReply(404, { error, path: request.path.slice(0, 200) });
+}

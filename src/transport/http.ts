@@ -27,6 +27,8 @@ export interface HttpRoute {
   path: string;
   prefix?: boolean;
   handler: HttpHandler;
+  /** False for routes the 404 does not name (favicon.ico). */
+  listed?: boolean;
 }
 
 const STATUS_TEXT: Record<number, string> = {
