@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test';
 import { APP_FLAG, connected, pusherClient, sdkFor, subscribed } from './helpers/pusher.js';
 import { awaitFrame, envelope } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
-import { startRedis } from './helpers/redis.js';
+import { freePort, startRedis } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
 interface NodeHealth {
@@ -226,4 +226,22 @@ test('with --history while Redis is away: a rejoin with since gets the reason in
   await until('the node is linked again', 10_000, () => healthOf(server), (h) => h.redis === 'up');
   sender.send({ action: 'broadcast-action', data: 'numbered again' });
   await awaitFrame(rejoining, (f) => f.startsWith(`{"action":"broadcast-action","data":"numbered again","fd":${sender.fd},"seq":`), mark);
+});
+
+test('a node that cannot reach Redis at start answers 503 "waiting for redis" on /ready (and every path), then serves once Redis is up', async (t) => {
+  const redis = await startRedis(t);
+  await redis.kill();
+  const port = await freePort();
+  const starting = startServer(['--redis', redis.url, '--port', String(port)], t);
+  let answer: { status: number; body: unknown; retryAfter: string | null } | undefined;
+  // Polled: the node gives no sign between forking its primary and holding the port.
+  while (answer?.status !== 503) {
+    const response = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined);
+    if (response) answer = { status: response.status, body: await response.json(), retryAfter: response.headers.get('retry-after') };
+    else await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(answer, { status: 503, body: { status: 'waiting for redis' }, retryAfter: '1' });
+  await redis.restart();
+  const server = await starting;
+  assert.equal((await fetch(`${server.httpUrl}/ready`)).status, 200);
 });

@@ -10,6 +10,7 @@ import { MemoryRegistry } from '../registry/memory-registry.js';
 import { TopicWorkers } from '../registry/topic-workers.js';
 import { Router } from './router.js';
 import { ClusterNode } from './cluster-node.js';
+import { WaitingListener } from './waiting-listener.js';
 import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 import { forwardWorkerOutput, workerStdio } from './worker-output.js';
@@ -93,8 +94,16 @@ export class Supervisor {
       throw error;
     }
     // Workers' stderr, and with a log file their stdout, come through the primary (worker-output.ts).
-    // A node needs Redis before it can number its sockets uniquely across nodes.
-    await this.cluster?.start();
+    // A node needs Redis before it can number its sockets uniquely across nodes. Meanwhile the
+    // port answers 503 (plain HTTP: with TLS a probe would not understand it, so nothing listens).
+    if (this.cluster) {
+      const waiting = this.config.tlsCert ? undefined : await WaitingListener.open(this.config.host, this.port);
+      try {
+        await this.cluster.start();
+      } finally {
+        await waiting?.close();
+      }
+    }
     cluster.setupPrimary({ exec: this.options.workerEntry, args: [], stdio: workerStdio(this.options.logSink) });
     this.installSignals();
     const count = effectiveWorkers(this.config);
