@@ -303,16 +303,19 @@ export function effectiveWorkers(config: ServerConfig): number {
 
 /** The config as it may be logged: secrets replaced. */
 export function redactConfig(config: ServerConfig): Record<string, unknown> {
-  const hide = (secret: string | undefined): string | undefined => (secret === undefined ? undefined : '[redacted]');
-  return {
+  const shown: Record<string, unknown> = {
     ...config,
-    token: hide(config.token),
-    tlsPassphrase: hide(config.tlsPassphrase),
-    metricsToken: hide(config.metricsToken),
     pusherApp: config.pusherApp?.map((app) => app.replace(/:[^:]*$/, ':[redacted]')),
     pusherApps: config.pusherApps.map((app) => ({ ...app, secret: '[redacted]' })),
     redis: config.redis === undefined ? undefined : redactRedisUrls(config.redis),
   };
+  // A secret that is set is said to be; one that is not is left out (the logger's own redaction
+  // would print "[redacted]" for a key present with no value, claiming a secret that is not there).
+  for (const secret of ['token', 'tlsPassphrase', 'metricsToken'] as const) {
+    if (config[secret] === undefined || config[secret] === '') delete shown[secret];
+    else shown[secret] = '[redacted]';
+  }
+  return shown;
 }
 
 /** The seed URLs of --redis: one for a single Redis, several for a Redis Cluster. */

@@ -64,6 +64,8 @@ test('precedence: defaults < config file < CONVEYOR_* environment < flags', asyn
   assert.equal(config['presenceMaxMembers'], 11, 'environment beats file');
   assert.equal(config['presence'], true, 'file beats default');
   assert.equal(config['broadcastSelf'], false, 'default');
+  // No secret was given: the log must not claim one is hidden.
+  for (const secret of ['token', 'metricsToken', 'tlsPassphrase']) assert.equal(config[secret], undefined, secret);
 });
 
 test('a port already in use is one clear line and exit 1, not a stack trace', async (t) => {

@@ -162,6 +162,8 @@ test('with --token, /health and /metrics need the server token or --metrics-toke
   assert.equal((await fetch(`${server.httpUrl}/conveyor/auth?token=scraper-secret`, { method: 'POST', body: '{}' })).status, 401);
   const output = server.rawOutput.join('\n');
   assert.ok(!output.includes('scraper-secret') && !output.includes('server-secret'), 'no token in the logs');
+  const { config } = (await server.waitForLog((l) => l['msg'] === 'starting')) as { config: Record<string, unknown> };
+  assert.deepEqual([config['token'], config['metricsToken']], ['[redacted]', '[redacted]'], 'the secrets that are set are said to be');
 });
 
 test(
