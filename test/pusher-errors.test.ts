@@ -139,6 +139,33 @@ describe('subscriptions', () => {
     assert.equal((refused['data'] as { status: number }).status, 403);
   });
 
+  test('pusher:unsubscribe sent before subscription_succeeded undoes the subscription: no event reaches the socket and the channel is vacant', async () => {
+    const raw = await RawPusher.connect(server);
+    const publish = async (channel: string, name: string): Promise<void> => {
+      const body = JSON.stringify({ name, channel, data: '{}' });
+      assert.equal((await fetch(`${server.httpUrl}${signedPath('POST', `/apps/${APP.id}/events`, body)}`, { method: 'POST', body })).status, 200);
+    };
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'changed-mind' } });
+    raw.send({ event: 'pusher:unsubscribe', data: { channel: 'changed-mind' } });
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'after' } });
+    await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded' && f['channel'] === 'after');
+    await raw.barrier();
+    await publish('changed-mind', 'unwanted');
+    await publish('after', 'wanted');
+    await raw.next((f) => f['event'] === 'wanted');
+    assert.deepEqual(raw.frames.filter((f) => f['channel'] === 'changed-mind'), []);
+    const info = await fetch(`${server.httpUrl}${signedPath('GET', `/apps/${APP.id}/channels/changed-mind`, '')}`);
+    assert.deepEqual(await info.json(), { occupied: false });
+    // Subscribing, unsubscribing and subscribing again before any answer ends subscribed.
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'again' } });
+    raw.send({ event: 'pusher:unsubscribe', data: { channel: 'again' } });
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'again' } });
+    await raw.next((f) => f['event'] === 'pusher_internal:subscription_succeeded' && f['channel'] === 'again');
+    await publish('again', 'kept');
+    await raw.next((f) => f['event'] === 'kept' && f['channel'] === 'again');
+    raw.close();
+  });
+
   test('a member whose user_id is __proto__ or constructor is in the roster like any other', async () => {
     const joined: RawPusher[] = [];
     let roster: { count: number; ids: string[]; hash: Record<string, unknown> } | undefined;

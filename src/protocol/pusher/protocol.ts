@@ -15,8 +15,11 @@ export interface PusherSession {
   readonly app: PusherApp;
   /** Subscribed channels, each with the member it subscribed as (presence channels); made at the first subscription. */
   channels: Map<string, PresenceMember | undefined> | undefined;
-  /** Channels whose subscription is being decided (a second subscribe is ignored); made at the first subscribe. */
-  joining: Set<string> | undefined;
+  /**
+   * Channels whose subscription is being decided, each with whether the client still wants it
+   * (an unsubscribe meanwhile says no, a subscribe again yes); made at the first subscribe.
+   */
+  joining: Map<string, boolean> | undefined;
   user: string | undefined;
   /** Made at the first client event: most connections never send one. */
   clientEvents: TokenBucket | undefined;
@@ -113,7 +116,15 @@ export class PusherProtocol {
       if (session.user === undefined || channel !== USER_CHANNEL_PREFIX + session.user) return refuse('Only the signed-in user may subscribe to its own #server-to-user channel', 403);
       return this.hub.send(session, pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     }
-    if (session.channels?.has(channel) || session.joining?.has(channel)) return;
+    if (session.channels?.has(channel)) return;
+    if (session.joining?.has(channel)) {
+      // Subscribed again after an unsubscribe while the first was being decided: wanted after all.
+      if (session.joining.get(channel) === false) {
+        session.joining.set(channel, true);
+        this.hub.subscribe(session, pusherTopic(session.app.id, channel));
+      }
+      return;
+    }
     const held = (session.channels?.size ?? 0) + (session.joining?.size ?? 0);
     if (held >= session.app.maxChannelsPerConnection) {
       return refuse(`This connection is subscribed to ${session.app.maxChannelsPerConnection} channels, the app's maxChannelsPerConnection: unsubscribe from one first`, 429, 'LimitReached');
@@ -131,15 +142,22 @@ export class PusherProtocol {
         if (!member) return refuse('channel_data must be a JSON object with a "user_id" (string or number) and an optional "user_info"', 400, 'InvalidChannelData');
       }
     }
-    (session.joining ??= new Set()).add(channel);
+    (session.joining ??= new Map()).set(channel, true);
     // Subscribe before the registry knows: a member event or publication routed here after it must find the socket.
     const topic = pusherTopic(session.app.id, channel);
     this.hub.subscribe(session, topic);
     let result: PusherJoinResult;
+    let wanted = true;
     try {
       result = await this.hub.join(session, channel, member);
     } finally {
+      wanted = session.joining?.get(channel) ?? false;
       session.joining?.delete(channel);
+    }
+    if (!wanted) {
+      // Unsubscribed before the answer: it was never told it joined, and now leaves.
+      if (result.ok) await this.hub.leave(session, channel);
+      return;
     }
     if (!result.ok) {
       this.hub.unsubscribe(session, topic);
@@ -155,6 +173,12 @@ export class PusherProtocol {
 
   private async unsubscribe(session: PusherSession, data: Record<string, unknown> | undefined): Promise<void> {
     const channel = data?.['channel'];
+    if (typeof channel === 'string' && session.joining?.get(channel) === true) {
+      // Before its subscription_succeeded: nothing more reaches it, and the join is undone once answered.
+      session.joining.set(channel, false);
+      this.hub.unsubscribe(session, pusherTopic(session.app.id, channel));
+      return;
+    }
     if (typeof channel !== 'string' || !session.channels?.has(channel)) return;
     session.channels.delete(channel);
     this.hub.unsubscribe(session, pusherTopic(session.app.id, channel));
