@@ -121,6 +121,8 @@ export interface ServerStats {
   workers: WorkerStats[];
   /** With --history on one machine: bytes kept, and what --history-max-bytes took since start. */
   history?: HistoryCounters;
+  /** With Pusher apps: webhook requests delivered and given up, events dropped at the queue's bound, and bytes held now. */
+  webhooks?: { delivered: number; failed: number; dropped: number; bytes: number };
   /** With --redis: this node's id, the live nodes (itself included), and the link to Redis. */
   node?: string;
   nodes?: number;

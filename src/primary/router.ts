@@ -396,6 +396,7 @@ export class Router {
       tasks: this.pool.stats,
       workers,
       ...(this.history ? { history: { ...this.history.counters } } : {}),
+      ...(this.config.pusherApps.length > 0 ? { webhooks: { delivered: this.webhooks.delivered, failed: this.webhooks.failed, dropped: this.webhooks.dropped, bytes: this.webhooks.bytes } } : {}),
     };
     const cluster = this.cluster;
     if (!cluster) return stats;

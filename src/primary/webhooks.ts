@@ -2,14 +2,23 @@ import type { AppDirectory, PusherApp, WebhookEvent } from '../apps/apps.js';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../protocol/pusher/signatures.js';
 import type { TaskPool } from './task-pool.js';
+import { jsonSize } from '../ipc/message-size.js';
 
 /** One event of a webhook body, as Pusher sends it. */
 export type WebhookPayload = { name: WebhookEvent; channel: string } & Record<string, unknown>;
 
 /** Events wait this long to be sent together, one request per app and URL. */
 const BATCH_MS = 250;
-/** Events an app may have waiting; past it new ones are dropped, counted and logged once. */
+/** Events an app may have waiting; past it new ones are dropped and counted. */
 const MAX_PENDING_PER_APP = 10_000;
+/**
+ * Bytes of events waiting and of request bodies being delivered (retries included), across
+ * apps: a receiver that never answers holds every body for all its attempts, and 500 sockets
+ * sending 10 KB client events once held 4.6 GB here.
+ */
+export const MAX_WEBHOOK_BYTES = 64 * 1024 * 1024;
+/** At most one log line a second about dropped events, with how many since the last. */
+const DROP_LOG_MS = 1000;
 const ATTEMPTS = 4;
 
 /**
@@ -19,6 +28,11 @@ const ATTEMPTS = 4;
 export class WebhookDispatcher {
   private readonly pending = new Map<string, WebhookPayload[]>();
   private timer: NodeJS.Timeout | undefined;
+  /** Bytes of the events waiting and of the bodies being delivered. */
+  private heldBytes = 0;
+  private readonly pendingBytes = new Map<string, number>();
+  private lastDropLog = Number.NEGATIVE_INFINITY;
+  private droppedSinceLog = 0;
   /** Events dropped because an app's queue was full, and deliveries that failed every attempt. */
   dropped = 0;
   failed = 0;
@@ -35,12 +49,30 @@ export class WebhookDispatcher {
     if (!app || !app.webhooks.some((hook) => !hook.events || hook.events.includes(event.name))) return;
     let queue = this.pending.get(appId);
     if (!queue) this.pending.set(appId, (queue = []));
-    if (queue.length >= MAX_PENDING_PER_APP) {
-      if (this.dropped++ === 0) this.log.warn({ app: appId, limit: MAX_PENDING_PER_APP }, 'webhook queue full: dropping events');
-      return;
-    }
+    const size = jsonSize(event);
+    if (queue.length >= MAX_PENDING_PER_APP || this.heldBytes + size > MAX_WEBHOOK_BYTES) return this.drop(appId);
     queue.push(event);
+    this.heldBytes += size;
+    this.pendingBytes.set(appId, (this.pendingBytes.get(appId) ?? 0) + size);
     this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+  }
+
+  /** Bytes held now (events waiting, bodies being delivered). */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private drop(appId: string): void {
+    this.dropped++;
+    this.droppedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastDropLog < DROP_LOG_MS) return;
+    this.log.warn(
+      { app: appId, dropped: this.droppedSinceLog, maxEvents: MAX_PENDING_PER_APP, maxBytes: MAX_WEBHOOK_BYTES },
+      'webhook queue full: dropping events until the receivers catch up (conveyor_webhook_events_dropped_total)',
+    );
+    this.lastDropLog = now;
+    this.droppedSinceLog = 0;
   }
 
   private flush(): void {
@@ -48,9 +80,12 @@ export class WebhookDispatcher {
     const batches = [...this.pending];
     this.pending.clear();
     for (const [appId, events] of batches) {
+      // What waited is now held as the bodies being delivered.
+      this.heldBytes -= this.pendingBytes.get(appId) ?? 0;
       const app = this.apps.byId(appId);
       if (app) this.send(app, events);
     }
+    this.pendingBytes.clear();
   }
 
   private send(app: PusherApp, events: WebhookPayload[]): void {
@@ -59,7 +94,8 @@ export class WebhookDispatcher {
       if (wanted.length === 0) continue;
       const body = JSON.stringify({ time_ms: Date.now(), events: wanted });
       const input = { url: hook.url, key: app.key, signature: hmacHex(app.secret, body), body, attempts: ATTEMPTS };
-      this.pool.run({ name: 'webhook', input }).then(
+      this.heldBytes += body.length;
+      this.pool.run({ name: 'webhook', input }).finally(() => (this.heldBytes -= body.length)).then(
         (result) => {
           if ('delivered' in result && result.delivered) this.delivered++;
           else {

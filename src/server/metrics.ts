@@ -29,6 +29,13 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
   new Gauge({ name: 'conveyor_rss_bytes', help: 'Resident memory of the primary and every worker', registers: [registry] }).set(stats.rss);
   new Gauge({ name: 'conveyor_workers', help: 'Running event workers', registers: [registry] }).set(stats.workers.length);
   new Gauge({ name: 'conveyor_temporary_tokens', help: 'Live temporary tokens (--temp-token-max bounds them)', registers: [registry] }).set(stats.temporaryTokens);
+  if (stats.webhooks) {
+    const hooks = stats.webhooks;
+    new Gauge({ name: 'conveyor_webhook_bytes', help: 'Bytes of webhook events waiting and request bodies being delivered (bounded at 64 MiB)', registers: [registry] }).set(hooks.bytes);
+    new Counter({ name: 'conveyor_webhook_events_dropped_total', help: 'Webhook events dropped because the queue was at its bound', registers: [registry] }).inc(hooks.dropped);
+    new Counter({ name: 'conveyor_webhook_requests_delivered_total', help: 'Webhook requests a receiver answered with 2xx', registers: [registry] }).inc(hooks.delivered);
+    new Counter({ name: 'conveyor_webhook_requests_failed_total', help: 'Webhook requests given up after every attempt', registers: [registry] }).inc(hooks.failed);
+  }
   if (stats.history) {
     new Gauge({ name: 'conveyor_history_bytes', help: 'Bytes of frames kept for recovery across channels (--history-max-bytes bounds them)', registers: [registry] }).set(stats.history.bytes);
     new Counter({ name: 'conveyor_history_evicted_channels_total', help: 'Channels whose kept frames --history-max-bytes took, least recently written first', registers: [registry] }).inc(stats.history.evictedChannels);
