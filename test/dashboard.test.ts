@@ -67,6 +67,7 @@ test('the dashboard in headless Chromium shows moving charts, per-worker rates, 
   assert.deepEqual(await page.locator('#channels tbody tr').first().locator('td').allTextContents(), ['busy-room', 'native', '4']);
   await page.locator('#apps tbody tr', { hasText: 'app-1' }).waitFor();
   assert.equal(await page.locator('canvas').count(), 4, 'four uPlot charts');
+  assert.match((await page.locator('#meta').textContent()) ?? '', /^2 workers · 1 task thread · updated /);
   // A few more seconds of history make the charts show motion in the screenshot.
   await page.waitForFunction('performance.now() > 4000', undefined, { timeout: 10_000 });
   await page.screenshot({ path: SCREENSHOT });

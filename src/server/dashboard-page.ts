@@ -90,7 +90,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
     }
     $('state').textContent = 'live';
     $('state').className = 'pill up';
-    $('meta').textContent = stats.workers.length + ' workers · ' + stats.tasks.threads + ' task threads · updated ' + new Date(stats.at).toLocaleTimeString();
+    const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
+    $('meta').textContent = plural(stats.workers.length, 'worker') + ' · ' + plural(stats.tasks.threads, 'task thread') + ' · updated ' + new Date(stats.at).toLocaleTimeString();
     const seconds = previous ? Math.max(0.001, (stats.at - previous.at) / 1000) : 1;
     const perWorker = new Map((previous?.workers ?? []).map((w) => [w.id, w]));
     const rate = (w, key) => { const before = perWorker.get(w.id); return before ? Math.max(0, (w[key] - before[key]) / seconds) : 0; };

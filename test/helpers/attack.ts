@@ -102,7 +102,8 @@ export class ControlConversation {
     // Parsed, not matched as text: on a kept channel the frame's own `seq` sits beside the body's.
     await this.listener.next((f) => f.includes(this.tag) && seqOf(f) === last, 30_000);
     const seqs = this.listener.frames.filter((f) => f.includes(this.tag)).map(seqOf);
-    assert.deepEqual(seqs, Array.from({ length: this.sent }, (_, i) => i), 'the control conversation arrived complete and in order');
+    const refusals = this.talker.frames.filter((f) => f.startsWith('{"action":"error"'));
+    assert.deepEqual(seqs, Array.from({ length: this.sent }, (_, i) => i), `the control conversation arrived complete and in order; the talker was refused ${refusals.length} times${refusals.length > 0 ? `: ${refusals[0]!.slice(0, 300)}` : ''}`);
     const sorted = [...this.latencies].sort((a, b) => a - b);
     return { sent: this.sent, p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!, max: sorted.at(-1)! };
   }
