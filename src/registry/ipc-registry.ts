@@ -90,9 +90,16 @@ export class IpcRegistry implements Registry {
   async pusherJoin(fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Promise<PusherJoinResult> {
     // Taken as it arrives, in order: the next answer may name this roster by its key alone.
     let presence: string | undefined;
+    let lost: unknown;
     const answer = await this.ask(member ? { op: 'pusher-join', fd, channel, member, maxMembers } : { op: 'pusher-join', fd, channel, maxMembers }, (result) => {
-      if (result.ok && result.roster) presence = this.rosters.take(result.roster);
+      // Inside the IPC handler: a throw here would end the worker, so it fails this join alone.
+      try {
+        if (result.ok && result.roster) presence = this.rosters.take(result.roster);
+      } catch (error) {
+        lost = error;
+      }
     });
+    if (lost !== undefined) throw lost;
     if (!answer.ok) return answer;
     const { roster: _shared, ...rest } = answer;
     return presence !== undefined ? { ...rest, presence } : rest;
