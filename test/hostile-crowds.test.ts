@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { ControlConversation, RssWatch } from './helpers/attack.js';
+import { arena, type Arena } from './helpers/arena.js';
 import { FrameClient } from './helpers/frame-client.js';
 import { APP_FLAG } from './helpers/pusher.js';
 import { ReplayReader } from './helpers/replay-reader.js';
 import { RosterReader } from './helpers/roster-reader.js';
-import { assertSameProcesses, fetchHealth, placeOnWorkers, processIds, type ProcessIds } from './helpers/server-health.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { assertSameProcesses } from './helpers/server-health.js';
+import type { RunningServer } from './helpers/server.js';
 
 /**
  * Crowds that are honest but many at once: a reconnect storm after a deploy, a burst of
@@ -19,33 +19,13 @@ const CONTROL_P99_MS = 1500;
 /** Growth of any one process's RSS while a crowd is served. */
 const GROWTH_CEILING_MB = 400;
 
-interface Stage {
-  server: RunningServer;
-  pids: ProcessIds;
-  control: ControlConversation;
-  watch: RssWatch;
-}
-
-async function closeClient(client: FrameClient): Promise<void> {
-  client.close();
-  await client.closed;
-}
-
 /** Two workers, a control conversation from the first to the second, and a watch on every process's memory. */
-async function stage(t: TestContext, flags: string[]): Promise<Stage> {
-  const server = await startServer(['--workers', '2', ...flags], t);
-  const pids = await processIds(server, 2);
-  const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
-  const [talker, listener] = await placeOnWorkers(server, [ids[0]!, ids[1]!], () => FrameClient.connect(server.url), closeClient);
-  t.after(() => [talker, listener].forEach((c) => c!.close()));
-  const control = await ControlConversation.between(talker!, listener!, `control.${process.pid}.${Date.now()}`);
-  const watch = new RssWatch({ primary: pids.primary, ...Object.fromEntries(pids.workers.map((pid, i) => [`worker${i + 1}`, pid])) });
-  t.after(() => watch.stop());
-  return { server, pids, control, watch };
+function stage(t: TestContext, flags: string[]): Promise<Arena> {
+  return arena(t, flags, 2);
 }
 
 /** Ends the control conversation and checks every bound of the stage. */
-async function judge(t: TestContext, s: Stage, bounds: { p99Ms: number; growthMb: number } = { p99Ms: CONTROL_P99_MS, growthMb: GROWTH_CEILING_MB }): Promise<void> {
+async function judge(t: TestContext, s: Arena, bounds: { p99Ms: number; growthMb: number } = { p99Ms: CONTROL_P99_MS, growthMb: GROWTH_CEILING_MB }): Promise<void> {
   s.watch.stop();
   const control = await s.control.finish();
   const report = `RSS ${s.watch.describe()}; control: ${control.sent} messages, p99 ${control.p99.toFixed(1)} ms, max ${control.max.toFixed(1)} ms`;

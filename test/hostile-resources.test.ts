@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { ControlConversation, RssWatch, flood } from './helpers/attack.js';
+import { flood } from './helpers/attack.js';
 import { FrameClient } from './helpers/frame-client.js';
-import { assertSameProcesses, awaitHealth, fetchHealth, placeOnWorkers, processIds } from './helpers/server-health.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { arena, closeClient, type Arena } from './helpers/arena.js';
+import { assertSameProcesses, awaitHealth, fetchHealth, placeOnWorkers } from './helpers/server-health.js';
 
 /**
  * Attacks on what a client can make the server hold. Each runs a few seconds of load while
@@ -16,34 +16,6 @@ const ATTACK_MS = 3000;
 const GROWTH_CEILING_MB = 150;
 /** Worst delay of the control conversation under attack (it was 5–7 s before the bounds). */
 const CONTROL_MAX_MS = 1000;
-
-interface Arena {
-  server: RunningServer;
-  watch: RssWatch;
-  control: ControlConversation;
-  pids: Awaited<ReturnType<typeof processIds>>;
-}
-
-async function closeClient(client: FrameClient): Promise<void> {
-  client.close();
-  await client.closed;
-}
-
-/**
- * A server, a control conversation (talker on the first worker, listener on the last: it
- * crosses workers when there are two) and a watch on every process's memory.
- */
-async function arena(t: TestContext, flags: string[], workers: number, options: { acknowledges?: boolean } = {}): Promise<Arena> {
-  const server = await startServer(['--workers', String(workers), ...flags], t);
-  const pids = await processIds(server, workers);
-  const ids = (await fetchHealth(server)).workers.map((w) => w.id).sort((a, b) => a - b);
-  const [talker, listener] = await placeOnWorkers(server, [ids[0]!, ids.at(-1)!], () => FrameClient.connect(server.url, 'socketconveyor.com', options), closeClient);
-  t.after(() => [talker, listener].forEach((c) => c!.close()));
-  const control = await ControlConversation.between(talker!, listener!, `control.${process.pid}.${Date.now()}`);
-  const watch = new RssWatch({ primary: pids.primary, ...Object.fromEntries(pids.workers.map((pid, i) => [`worker${i + 1}`, pid])) });
-  t.after(() => watch.stop());
-  return { server, watch, control, pids };
-}
 
 /** Runs `attack` for ATTACK_MS beside the control conversation, then checks every bound. */
 async function underAttack(t: TestContext, a: Arena, attack: (until: () => boolean) => Promise<void>, growthCeilingMb = GROWTH_CEILING_MB, controlEveryMs = 20): Promise<void> {
