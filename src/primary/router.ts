@@ -1,6 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { ServerConfig } from '../config.js';
-import { BatchQueue } from '../ipc/batch-queue.js';
+import { BatchQueue, MAX_WRITING_BYTES } from '../ipc/batch-queue.js';
 import { messageSize } from '../ipc/message-size.js';
 import type { DashboardStats, PrimaryMessage, Publication, Readiness, RegistryRequest, RegistryResults, ServerStats, WorkerMessage, WorkerStats, WorkerUsage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
@@ -21,7 +21,6 @@ import type { ClusterNode } from './cluster-node.js';
 import { ClusterSync } from './cluster-sync.js';
 import { MemoryHistory } from '../history/memory-history.js';
 import { REPLAY_MAX_PART_BYTES, withId } from '../history/sequenced-frame.js';
-import { MAX_WRITING_BYTES } from '../ipc/batch-queue.js';
 import { ReplayGate } from './replay-gate.js';
 import { RosterSender, type SharedRoster } from '../ipc/roster-share.js';
 import type { PusherJoinResult } from '../registry/pusher-registry.js';
@@ -44,6 +43,11 @@ const REDIS_LINK = -1;
 
 /** History reads that may wait for their turn per worker before more are refused (503, an error frame). */
 const MAX_WAITING_REPLAYS = 20_000;
+
+/** A request's failure as its answer: a ServiceUnavailable tells the worker to answer 503 or its error frame. */
+function failedResponse(id: number, error: unknown): PrimaryMessage {
+  return error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) };
+}
 
 /** fds are handed out in blocks so that a worker numbers its sockets without asking each time. */
 export const FD_BLOCK = 4096;
@@ -205,7 +209,7 @@ export class Router {
       if (message.type !== 'interest') attached.early.push(message);
       return;
     }
-    attached.queue.push(message.type === 'response' && message.ok ? this.rosterOnce(workerId, message) : message);
+    attached.queue.push(this.outgoing(workerId, message));
     if (message.type === 'publish' && !this.congested && attached.queue.queuedBytes > this.config.ipcQueueLimit) this.checkFlow();
   }
 
@@ -289,8 +293,7 @@ export class Router {
    */
   private replay(workerId: number, id: number, body: Extract<RegistryRequest, { op: 'history-replay' }>): void {
     const request = { ...body, maxBytes: Math.min(body.maxBytes ?? REPLAY_MAX_PART_BYTES, REPLAY_MAX_PART_BYTES) };
-    const fail = (error: unknown): void =>
-      this.send(workerId, error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) });
+    const fail = (error: unknown): void => this.send(workerId, failedResponse(id, error));
     const answer = (result: unknown): void => this.send(workerId, { type: 'response', id, ok: true, result });
     try {
       this.replays.admit(workerId, () => {
@@ -308,7 +311,7 @@ export class Router {
     }
   }
 
-  /** A join's answer carries its roster whole until it is queued towards its worker (rosterOnce). */
+  /** A join's answer carries its roster whole until it is queued towards its worker (outgoing). */
   private shareRoster(app: string | undefined, channel: string, result: PusherJoinResult): RegistryResults['pusher-join'] {
     if (!result.ok || result.presence === undefined) return result;
     const { presence, ...rest } = result;
@@ -320,7 +323,8 @@ export class Router {
    * (answers can be held back for acknowledgments): the roster goes whole only if that worker
    * does not hold it already.
    */
-  private rosterOnce(workerId: number, message: Extract<PrimaryMessage, { type: 'response'; ok: true }>): PrimaryMessage {
+  private outgoing(workerId: number, message: PrimaryMessage): PrimaryMessage {
+    if (message.type !== 'response' || !message.ok) return message;
     const result = message.result as { roster?: SharedRoster } | null;
     if (typeof result !== 'object' || result === null || result.roster?.json === undefined) return message;
     return { ...message, result: { ...result, roster: this.rosters.share(workerId, result.roster.key, result.roster.json) } };
@@ -412,7 +416,7 @@ export class Router {
     attached.queue.push({ type: 'interest', topics: [...this.topics.topics()], remote: true });
     if (this.congested) attached.queue.push({ type: 'flow', congested: true });
     attached.queue.push({ type: 'readiness', state: this.effectiveReadiness() });
-    for (const message of attached.early) attached.queue.push(message.type === 'response' && message.ok ? this.rosterOnce(attached.worker.id, message) : message);
+    for (const message of attached.early) attached.queue.push(this.outgoing(attached.worker.id, message));
     attached.early = [];
   }
 
@@ -484,9 +488,8 @@ export class Router {
   private respond(workerId: number, id: number, compute: () => unknown): void {
     this.awaitedByRequest = [];
     const failed = (error: unknown): PrimaryMessage => {
-      if (error instanceof ServiceUnavailable) return { type: 'response', id, ok: false, error: error.message, unavailable: true };
-      this.log.error({ err: error }, 'registry request failed');
-      return { type: 'response', id, ok: false, error: String(error) };
+      if (!(error instanceof ServiceUnavailable)) this.log.error({ err: error }, 'registry request failed');
+      return failedResponse(id, error);
     };
     let response: PrimaryMessage | Promise<PrimaryMessage>;
     try {
