@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FrameClient } from './helpers/frame-client.js';
 import { alive, fetchHealth } from './helpers/server-health.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { CLI, startServer, type RunningServer } from './helpers/server.js';
 
 
 /** Connects clients until every worker has at least `perWorker` sockets (the kernel spreads them). */
@@ -81,6 +84,26 @@ test('SIGTERM closes every socket with 1001 and exits 0', async (t) => {
   const closeCodes = await Promise.all(clients.map((c) => c.closed));
   assert.deepEqual(new Set(closeCodes), new Set([1001]));
   assert.equal(await code, 0);
+});
+
+test('SIGTERM while the workers are still starting stops the server: it does not go on running, nor restart the workers it stopped', async (t) => {
+  const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--workers', '2', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let signalled = false;
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    // The primary logs "worker started" as it forks each worker, before any of them listens.
+    if (line.includes('"worker started"') && !signalled) signalled = child.kill('SIGTERM');
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code, signal] = await exited;
+  clearTimeout(timer);
+  assert.equal(signal, null, `the server had to be killed: it did not stop on SIGTERM\n${lines.join('\n')}`);
+  assert.equal(code, 0, lines.join('\n'));
+  assert.equal(lines.filter((l) => l.includes('"restarting worker"')).length, 0, lines.join('\n'));
 });
 
 test('SIGHUP rolls the workers one at a time without refusing a connection', async (t) => {

@@ -112,9 +112,13 @@ export class Supervisor {
       // Every worker binds the same concrete port; SO_REUSEPORT lets the kernel spread connections.
       await Promise.all(Array.from({ length: count }, () => this.fork().listening));
     } catch (error) {
+      // A signal while the workers start stops them on purpose: drain() finishes the stop.
+      if (this.state === 'draining') return this.port;
       await this.shutdownNow(1);
       throw error;
     }
+    // Running now would undo a drain begun by a signal while the workers started.
+    if (this.state === 'draining') return this.port;
     this.state = 'running';
     this.router.setReadiness('ready');
     this.log.info({ host: this.config.host, port: this.port, workers: count, taskWorkers: this.config.taskWorkers }, 'conveyor listening');
