@@ -27,6 +27,11 @@ export interface ClusterOutlet {
   groupHook(hook: 'groupCreated' | 'groupDestroyed', topic: string, worker?: number): void;
 }
 
+/** The name a Pusher channel's changes in flight are kept under. */
+function channelScope(app: string, channel: string): string {
+  return `${app}\u0000${channel}`;
+}
+
 /** A native member's part: its user id, or false. */
 type NativePart = string | number | false;
 
@@ -62,6 +67,13 @@ function rosterOf(all: NodeParts): string {
  */
 export class ClusterSync {
   private readonly inflight = new Set<Promise<unknown>>();
+  /**
+   * Per Pusher channel, a promise that settles once every change to it made so far is in
+   * Redis (or failed), and how many are still out. A subscribe waits for its own channel's
+   * changes only: waiting for all of them made each join in a burst wait for the whole
+   * burst, and copying the set of every change in flight for each join grew as its square.
+   */
+  private readonly channelTails = new Map<string, { tail: Promise<unknown>; pending: number }>();
 
   constructor(
     private readonly node: ClusterNode,
@@ -87,9 +99,28 @@ export class ClusterSync {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private track<T>(work: Promise<T>): Promise<T> {
+  /** Resolves once every change made so far to one Pusher channel is in Redis (or failed). */
+  async channelSettled(app: string, channel: string): Promise<void> {
+    await this.channelTails.get(channelScope(app, channel))?.tail;
+  }
+
+  /** Counts `work` as in flight until it settles, and as a change of one Pusher channel when `scope` names it. */
+  private track<T>(work: Promise<T>, scope?: string): Promise<T> {
     this.inflight.add(work);
-    void work.catch(() => {}).finally(() => this.inflight.delete(work));
+    const settledWork = work.then(
+      () => {},
+      () => {},
+    );
+    void settledWork.finally(() => this.inflight.delete(work));
+    if (scope !== undefined) {
+      const entry = this.channelTails.get(scope) ?? { tail: Promise.resolve(), pending: 0 };
+      entry.pending++;
+      entry.tail = Promise.all([entry.tail, settledWork]);
+      this.channelTails.set(scope, entry);
+      void settledWork.then(() => {
+        if (--entry.pending === 0 && this.channelTails.get(scope) === entry) this.channelTails.delete(scope);
+      });
+    }
     return work;
   }
 
@@ -219,7 +250,7 @@ export class ClusterSync {
 
   /** This node's subscription count of a channel changed: occupied and vacated are the whole server's. */
   private pusherCount(app: string, channel: string, count: number, worker: number | undefined): void {
-    void this.track(this.redis.set(this.redis.pusherChannelsKey(app), channel, count > 0 ? count : undefined))
+    void this.track(this.redis.set(this.redis.pusherChannelsKey(app), channel, count > 0 ? count : undefined), channelScope(app, channel))
       .then(({ transition }) => {
         if (transition === 0) return;
         const name = transition === 1 ? 'channel_occupied' : 'channel_vacated';
@@ -232,7 +263,7 @@ export class ClusterSync {
   /** A user's first (member given) or last connection on this node in a presence channel. */
   private pusherMember(app: string, channel: string, userId: string, member: PresenceMember | undefined, fd: number): void {
     const key = this.redis.pusherUsersKey(app, channel);
-    void this.track(this.redis.set(key, userId, member ? { i: member.info ?? null } : undefined))
+    void this.track(this.redis.set(key, userId, member ? { i: member.info ?? null } : undefined), channelScope(app, channel))
       .then(({ transition }) => {
         if (transition === 1 && member) this.memberAdded(app, channel, fd, member);
         if (transition === -1) this.memberRemoved(app, channel, userId);
@@ -259,9 +290,9 @@ export class ClusterSync {
     return part === undefined && size >= max;
   }
 
-  /** The roster and cached event a new subscriber gets, once this node's changes are in Redis. */
+  /** The roster and cached event a new subscriber gets, once this node's changes to the channel are in Redis. */
   async joinExtras(app: string, channel: string, fallback: { presence?: string; cached?: string | null }): Promise<{ presence?: string; cached?: string | null }> {
-    await this.settled();
+    await this.channelSettled(app, channel);
     if (!this.node.redisUp) return fallback;
     const type = channelType(channel);
     try {
@@ -278,7 +309,7 @@ export class ClusterSync {
   }
 
   remember(app: string, channel: string, frame: string): void {
-    void this.track(this.redis.remember(app, channel, frame, CACHE_TTL_MS)).catch(() => {});
+    void this.track(this.redis.remember(app, channel, frame, CACHE_TTL_MS), channelScope(app, channel)).catch(() => {});
   }
 
   async channels(app: string, prefix: string, userCount: boolean): Promise<Record<string, { user_count?: number }>> {

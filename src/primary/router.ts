@@ -588,9 +588,11 @@ export class Router {
           return this.shareRoster(app, channel, { ok: true, ...(await sync.joinExtras(app, channel, { ...(presence ? { presence } : {}), ...(cached !== undefined ? { cached } : {}) })) });
         })();
       }
-      case 'pusher-leave':
+      case 'pusher-leave': {
+        const app = this.pusher.appOf(request.fd);
         this.pusher.leave(request.fd, request.channel);
-        return sync ? sync.settled().then(() => null) : null;
+        return sync && app !== undefined ? sync.channelSettled(app, request.channel).then(() => null) : null;
+      }
       case 'pusher-signin':
         this.pusher.signin(request.fd, request.userId);
         return null;

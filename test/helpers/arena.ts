@@ -30,6 +30,7 @@ export async function arena(t: TestContext, flags: string[], workers: number, op
   const [talker, listener] = await placeOnWorkers(server, [ids[0]!, ids.at(-1)!], () => FrameClient.connect(server.url, 'socketconveyor.com', options), closeClient);
   t.after(() => [talker, listener].forEach((c) => c!.close()));
   const control = await ControlConversation.between(talker!, listener!, `control.${process.pid}.${Date.now()}`);
+  t.after(() => control.stop());
   const watch = new RssWatch({ primary: pids.primary, ...Object.fromEntries(pids.workers.map((pid, i) => [`worker${i + 1}`, pid])) });
   t.after(() => watch.stop());
   return { server, pids, control, watch };

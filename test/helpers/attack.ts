@@ -93,9 +93,14 @@ export class ControlConversation {
     }, everyMs);
   }
 
+  /** Stops talking (a test that failed before finish() would otherwise never end). */
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
   /** Stops talking, waits for the last message, and checks that every one arrived in order. */
   async finish(): Promise<{ sent: number; p99: number; max: number }> {
-    clearInterval(this.timer);
+    this.stop();
     const last = this.sent - 1;
     assert.ok(last >= 0, 'the control conversation sent nothing');
     const seqOf = (f: string): number => (JSON.parse(f) as { data: { seq: number } }).data.seq;
