@@ -52,6 +52,7 @@ export const HttpErrors = {
   tooManyTokens: (max: number): string => `The server holds its maximum of ${max} live temporary tokens (--temp-token-max); retry after the time in Retry-After.`,
   busy: 'The server is relaying too much between its workers just now; nothing was sent. Retry after the time in Retry-After.',
   historyBusy: 'The server is answering too many history reads (rejoins with "since", GET /conveyor/history) just now; this one was not read. Retry in a few seconds.',
+  redisBusy: 'Too many bytes are waiting for Redis on this node just now (over twice --ipc-queue-limit): this message was not kept and reached this node\'s subscribers only. Slow down and retry in a moment.',
   redisDown: 'This node cannot reach Redis, which links it to the other nodes, so it cannot answer for the whole server just now; nothing was done. Retry in a few seconds (it reconnects by itself).',
 } as const;
 

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
+import { RssWatch, flood } from './helpers/attack.js';
 import { APP_FLAG, connected, pusherClient, sdkFor, subscribed } from './helpers/pusher.js';
 import { awaitFrame, envelope } from './helpers/conformance.js';
 import { FrameClient } from './helpers/frame-client.js';
 import { freePort, startRedis } from './helpers/redis.js';
+import { processIds } from './helpers/server-health.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
 interface NodeHealth {
@@ -11,7 +15,7 @@ interface NodeHealth {
   nodes: number;
   redis: 'up' | 'down';
   workers: { id: number; pid: number }[];
-  cluster: { failed: number };
+  cluster: { failed: number; missed: number; busDisconnects: number; pendingBytes: number };
 }
 
 async function healthOf(server: RunningServer): Promise<NodeHealth> {
@@ -221,6 +225,7 @@ test('with --history while Redis is away: a rejoin with since gets the reason in
   assert.match(error, /Redis/);
   sender.send({ action: 'broadcast-action', data: 'still here' });
   await awaitFrame(rejoining, (f) => f === envelope('broadcast-action', 'still here', sender.fd), mark);
+  assert.equal((await healthOf(server)).cluster.failed, 1, 'the frame that reached only this node is counted as failed to cross');
   // Redis back: the numbered frames reach the socket whose replay failed.
   await redis.restart();
   await until('the node is linked again', 10_000, () => healthOf(server), (h) => h.redis === 'up');
@@ -244,4 +249,78 @@ test('a node that cannot reach Redis at start answers 503 "waiting for redis" on
   await redis.restart();
   const server = await starting;
   assert.equal((await fetch(`${server.httpUrl}/ready`)).status, 200);
+});
+
+test('a Redis that stalls (DEBUG SLEEP) under a flood of 60 KB kept broadcasts: the publishing node stays bounded, and each frame is delivered, refused with an error frame or counted', async (t) => {
+  const { a, b, redis } = await nodes(t, ['--history', '100']);
+  const [flooder, watcher] = await Promise.all([FrameClient.connect(a.url), FrameClient.connect(b.url)]);
+  t.after(() => [flooder, watcher].forEach((c) => c.close()));
+  for (const client of [watcher, flooder]) {
+    client.send({ action: 'channel-connect', channel: 'flood-room' });
+    await client.barrier();
+  }
+  const watch = new RssWatch({ primary: (await processIds(a, 1)).primary });
+  t.after(() => watch.stop());
+  const chunk = 'f'.repeat(60 * 1024);
+  const started = Date.now();
+  let stalled: Promise<unknown> | undefined;
+  const sent = await flood(flooder, (i) => JSON.stringify({ action: 'broadcast-action', data: `${i} ${chunk}` }), () => {
+    // A second into the flood Redis stops answering anyone for 5 s.
+    if (!stalled && Date.now() - started > 1000) {
+      const cli = spawn('/usr/bin/redis-cli', ['-p', String(redis.port), 'DEBUG', 'SLEEP', '5'], { stdio: 'ignore' });
+      stalled = once(cli, 'exit');
+    }
+    return Date.now() - started > 8000;
+  });
+  await stalled;
+  await flooder.barrier();
+  watch.stop();
+  // Once what waited for Redis is out, one last frame: behind it every earlier one arrived at B or was missed there.
+  await until('what waited for Redis went out', 30_000, () => healthOf(a), (h) => h.cluster.pendingBytes === 0);
+  flooder.send({ action: 'broadcast-action', data: 'last' });
+  await awaitFrame(watcher, (f) => f.startsWith(`{"action":"broadcast-action","data":"last","fd":${flooder.fd}`), 0, 0, 30_000);
+  const received = new Set<number>();
+  for (const frame of watcher.frames) {
+    const match = /^\{"action":"broadcast-action","data":"(\d+) /.exec(frame);
+    if (match) received.add(Number(match[1]));
+  }
+  const refused = flooder.frames.filter((f) => f.startsWith('{"action":"error"')).length;
+  const [healthA, healthB] = await Promise.all([healthOf(a), healthOf(b)]);
+  const report = `sent ${sent}: B received ${received.size}, A refused ${refused}, A failed ${healthA.cluster.failed}, B missed ${healthB.cluster.missed} (B's bus cut ${healthB.cluster.busDisconnects} times); RSS ${watch.describe()}`;
+  t.diagnostic(report);
+  assert.equal(received.size + refused + healthA.cluster.failed + healthB.cluster.missed, sent, `every frame is accounted for once: ${report}`);
+  watch.assertGrowthBelow(400);
+});
+
+test('Redis closing the bus subscriptions (as at its pubsub output-buffer limit) is logged, counted, and delivery across nodes resumes', async (t) => {
+  const { a, b, redis } = await nodes(t, ['--history', '100']);
+  const [sender, watcher] = await Promise.all([FrameClient.connect(a.url), FrameClient.connect(b.url)]);
+  t.after(() => [sender, watcher].forEach((c) => c.close()));
+  for (const client of [watcher, sender]) {
+    client.send({ action: 'channel-connect', channel: 'cut-room' });
+    await client.barrier();
+  }
+  // A frame before the cut: the node knows where the channel's numbering stood.
+  sender.send({ action: 'broadcast-action', data: 'before' });
+  await awaitFrame(watcher, (f) => f.includes('"before"'));
+  redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+  const logged = await b.waitForLog((l) => typeof l['msg'] === 'string' && l['msg'].startsWith("Redis closed this node's bus subscription"));
+  assert.equal(logged['level'], 50);
+  await until('the cut is counted', 5000, () => healthOf(b), (h) => h.cluster.busDisconnects === 1);
+  // Resubscribed: a frame sent now crosses (retried until the subscription is back).
+  let tries = 0;
+  for (; ; tries++) {
+    sender.send({ action: 'broadcast-action', data: `after ${tries}` });
+    const arrived = await awaitFrame(watcher, (f) => f.includes(`"after ${tries}"`), 0, 0, 500).then(
+      () => true,
+      () => false,
+    );
+    if (arrived) break;
+    assert.ok(tries < 20, 'frames cross again within 10 s of the cut');
+  }
+  // The kept frames sent while the subscription was away are counted as missed, once each.
+  const arrivedLate = watcher.frames.filter((f) => /"data":"after \d+"/.test(f)).length - 1;
+  assert.equal((await healthOf(b)).cluster.missed, tries - arrivedLate);
+  assert.equal(b.logs.filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith("Redis closed this node's bus subscription")).length, 1, 'said once');
+  assert.equal((await healthOf(b)).redis, 'up', 'the commands link was not what was cut');
 });

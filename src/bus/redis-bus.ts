@@ -12,9 +12,20 @@ export interface BusCounters {
   published: number;
   /** Publications received from the other nodes. */
   received: number;
-  /** Publications that could not cross because Redis was away. */
+  /** Publications that could not cross: Redis was away, or too many bytes were waiting for it. */
   failed: number;
+  /** Numbered frames of held topics that never arrived here (Redis cut the subscription meanwhile). */
+  missed: number;
+  /** Bytes of publications handed to Redis and not yet answered. */
+  pendingBytes: number;
+  /** How late this node's last probe came back through the bus, in ms. */
+  lagMs: number;
 }
+
+/** How often a node sends itself a probe through the bus, to know how far behind its subscription runs. */
+const PROBE_MS = 2000;
+/** A probe out this long is taken for lost and sent again. */
+const PROBE_LOST_MS = 30_000;
 
 /**
  * The bus between nodes: one Redis publish per publication, on a channel per topic, and a
@@ -30,7 +41,12 @@ export class RedisBus {
   /** Topics whose publications wait while a history read answers (see marker()). */
   private readonly holding = new Map<string, { readers: number; held: Publication[] }>();
   private readonly controlChannel: string;
-  readonly counters: BusCounters = { published: 0, received: 0, failed: 0 };
+  readonly counters: BusCounters = { published: 0, received: 0, failed: 0, missed: 0, pendingBytes: 0, lagMs: 0 };
+  /** The last numbered frame seen of each held topic, to count the ones that never came. */
+  private readonly lastSeen = new Map<string, { epoch: string; seq: number }>();
+  private probe: NodeJS.Timeout | undefined;
+  private probeSentAt = 0;
+  private overBound = false;
 
   constructor(
     private readonly pub: RedisClient,
@@ -41,6 +57,14 @@ export class RedisBus {
     private readonly onControl: (message: ControlMessage) => void,
     /** False while the link is down: nothing is handed to the client then, so nothing stale goes out after a reconnect. */
     private readonly linked: () => boolean,
+    /**
+     * Bytes of publications that may wait for Redis to answer. Past it the node is congested
+     * (heavy senders get error frames); past twice it publications fail, counted.
+     */
+    private readonly pendingLimit: number,
+    /** The backlog towards Redis crossed its bound, or came back under half of it. */
+    private readonly onPressure: () => void,
+    private readonly onOverflow: () => void,
   ) {
     this.sharded = isCluster(sub);
     this.channelPrefix = `${prefix}:b:`;
@@ -57,6 +81,7 @@ export class RedisBus {
 
   unsubscribe(topic: string): void {
     if (!this.topics.delete(topic)) return;
+    this.lastSeen.delete(topic);
     void this.call('unsubscribe', [this.channelOf(topic)]);
   }
 
@@ -74,17 +99,77 @@ export class RedisBus {
     this.send(this.controlChannel, `${this.node}\n${JSON.stringify(message)}`);
   }
 
+  /** Whether what waits for Redis is past its bound (cleared under half of it, so that it does not flap). */
+  get congested(): boolean {
+    return this.overBound;
+  }
+
+  /** Starts the probe that measures how far behind this node's subscription runs. */
+  startProbe(): void {
+    this.probe = setInterval(() => {
+      if (!this.linked()) return;
+      const now = Date.now();
+      if (this.probeSentAt !== 0) {
+        // Still out: the subscription is at least this far behind.
+        this.counters.lagMs = now - this.probeSentAt;
+        if (now - this.probeSentAt < PROBE_LOST_MS) return;
+      }
+      this.probeSentAt = now;
+      const probe = `~\n${this.node}`;
+      const sent = this.sharded ? (this.pub as Cluster).spublish(this.controlChannel, probe) : (this.pub as Redis).publish(this.controlChannel, probe);
+      sent.catch(() => (this.probeSentAt = 0));
+    }, PROBE_MS);
+    this.probe.unref();
+  }
+
+  stopProbe(): void {
+    clearInterval(this.probe);
+  }
+
+  /** The subscription was cut: a probe in flight will not come back, and gaps from here on are counted. */
+  subscriptionLost(): void {
+    this.probeSentAt = 0;
+  }
+
+  /**
+   * Runs `start` (a command carrying about `bytes` towards Redis) with its bytes counted as
+   * waiting until Redis answers. Past twice the bound it is not run: undefined, and the
+   * caller counts the publication as failed.
+   */
+  carry<T>(bytes: number, start: () => Promise<T>): Promise<T> | undefined {
+    if (this.counters.pendingBytes > 2 * this.pendingLimit) {
+      this.onOverflow();
+      return undefined;
+    }
+    this.counters.pendingBytes += bytes;
+    this.checkPressure();
+    const work = start();
+    const settle = (): void => {
+      this.counters.pendingBytes -= bytes;
+      this.checkPressure();
+    };
+    work.then(settle, settle);
+    return work;
+  }
+
   private send(channel: string, message: string): void {
-    if (!this.linked()) {
+    const sent = this.linked() ? this.carry(message.length, () => (this.sharded ? (this.pub as Cluster).spublish(channel, message) : (this.pub as Redis).publish(channel, message))) : undefined;
+    if (!sent) {
       this.counters.failed++;
       return;
     }
-    const sent = this.sharded ? (this.pub as Cluster).spublish(channel, message) : (this.pub as Redis).publish(channel, message);
     this.counters.published++;
     sent.catch(() => {
       this.counters.published--;
       this.counters.failed++;
     });
+  }
+
+  private checkPressure(): void {
+    const over = this.overBound ? this.counters.pendingBytes > this.pendingLimit / 2 : this.counters.pendingBytes > this.pendingLimit;
+    if (over === this.overBound) return;
+    this.overBound = over;
+    this.onPressure();
   }
 
   /** A topic's channel; the braces put it in the slot of the topic's history keys (RedisRegistry.busChannel). */
@@ -136,9 +221,10 @@ export class RedisBus {
 
   /** A numbered frame ("*", seq, epoch, frame, the rest of the publication): every node delivers it, its publisher's too. */
   private receiveNumbered(message: string): void {
-    const [, seqText, , frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
+    const [, seqText, epoch, frame, rest] = message.split('\n', 5) as [string, string, string, string, string];
     const seq = Number(seqText);
     const publication = { ...(JSON.parse(rest) as Omit<Publication, 'frame'>), frame, seq };
+    this.countGap(publication.topic, epoch, seq);
     publication.frame = withId(frame, publication.ackId);
     this.counters.received++;
     const holding = this.holding.get(publication.topic);
@@ -146,8 +232,24 @@ export class RedisBus {
     else this.onPublication(publication);
   }
 
+  /** Frames of one topic come numbered in order: a jump means Redis dropped the ones between. */
+  private countGap(topic: string, epoch: string, seq: number): void {
+    if (!this.topics.has(topic)) return;
+    const last = this.lastSeen.get(topic);
+    if (last && last.epoch === epoch && seq > last.seq + 1) this.counters.missed += seq - last.seq - 1;
+    if (last && last.epoch === epoch) last.seq = Math.max(last.seq, seq);
+    else this.lastSeen.set(topic, { epoch, seq });
+  }
+
   private receive(channel: string, message: string): void {
     if (message.startsWith('!\n')) return this.markers.get(message)?.();
+    if (message.startsWith('~\n')) {
+      if (message.slice(2) === this.node && this.probeSentAt !== 0) {
+        this.counters.lagMs = Date.now() - this.probeSentAt;
+        this.probeSentAt = 0;
+      }
+      return;
+    }
     if (message.startsWith('*\n')) {
       try {
         return this.receiveNumbered(message);

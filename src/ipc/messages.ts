@@ -128,7 +128,18 @@ export interface ServerStats {
   nodes?: number;
   redis?: 'up' | 'down';
   /** With --redis: publications across nodes, and the link's failures, since start. */
-  cluster?: { published: number; received: number; failed: number; redisDisconnects: number; redisErrors: number; nodesRemoved: number };
+  cluster?: {
+    published: number;
+    received: number;
+    failed: number;
+    missed: number;
+    pendingBytes: number;
+    lagMs: number;
+    redisDisconnects: number;
+    busDisconnects: number;
+    redisErrors: number;
+    nodesRemoved: number;
+  };
 }
 
 export type Request = { kind: 'registry'; body: RegistryRequest } | { kind: 'task'; body: TaskRequest };

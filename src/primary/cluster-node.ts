@@ -22,11 +22,15 @@ export interface ClusterEvents {
   control(message: ControlMessage): void;
   /** `node` stopped beating: this node won the right to take its state out. */
   deadNode(node: string): Promise<void>;
+  /** What waits for Redis crossed its bound or came back under it (RedisBus.congested). */
+  pressure(): void;
 }
 
 /** Counters /metrics shows for the link to Redis. */
 export interface ClusterCounters {
   redisDisconnects: number;
+  /** Times Redis closed the bus subscription while the node's commands went on. */
+  busDisconnects: number;
   redisErrors: number;
   nodesRemoved: number;
 }
@@ -40,7 +44,7 @@ export class ClusterNode {
   readonly id = randomBytes(4).toString('hex');
   readonly registry: RedisRegistry;
   readonly bus: RedisBus;
-  readonly counters: ClusterCounters = { redisDisconnects: 0, redisErrors: 0, nodesRemoved: 0 };
+  readonly counters: ClusterCounters = { redisDisconnects: 0, busDisconnects: 0, redisErrors: 0, nodesRemoved: 0 };
   private readonly commands: RedisClient;
   private readonly subscriber: RedisClient;
   private up = false;
@@ -53,6 +57,8 @@ export class ClusterNode {
   /** Highest fd handed to a worker, so that Redis can be re-seeded above it. */
   private highestFd = 0;
   private stopped = false;
+  private subscribed = false;
+  private overflowLogged = false;
   private readonly log: Logger;
 
   constructor(
@@ -60,19 +66,36 @@ export class ClusterNode {
     prefix: string,
     log: Logger,
     private readonly events: ClusterEvents,
+    /** Bytes of publications that may wait for Redis (--ipc-queue-limit). */
+    pendingLimit: number,
   ) {
     this.log = log.child({ node: this.id });
     this.commands = connectRedis(spec, `conveyor-${this.id}`);
     this.subscriber = connectRedis(spec, `conveyor-${this.id}-bus`, 'subscriptions');
     this.registry = new RedisRegistry(this.commands, prefix, this.id);
-    this.bus = new RedisBus(this.commands, this.subscriber, prefix, this.id, (p) => events.publication(p), (m) => events.control(m), () => this.up);
+    this.bus = new RedisBus(
+      this.commands,
+      this.subscriber,
+      prefix,
+      this.id,
+      (p) => events.publication(p),
+      (m) => events.control(m),
+      () => this.up,
+      pendingLimit,
+      () => this.pressure(pendingLimit),
+      () => this.overflow(pendingLimit),
+    );
     const where = redactRedisUrls(spec);
     for (const client of [this.commands, this.subscriber]) {
       // ioredis reports every failed attempt; the transitions below are what the log says.
       client.on('error', () => this.counters.redisErrors++);
     }
     this.commands.on('ready', () => void this.linkUp(where));
-    this.subscriber.on('ready', () => void this.bus.resubscribe());
+    this.subscriber.on('ready', () => {
+      this.subscribed = true;
+      void this.bus.resubscribe();
+    });
+    this.subscriber.on('close', () => this.subscriptionDown(where));
     this.commands.on('close', () => this.linkDown(where));
   }
 
@@ -98,6 +121,7 @@ export class ClusterNode {
     }
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    this.bus.startProbe();
     await this.beat();
   }
 
@@ -121,6 +145,7 @@ export class ClusterNode {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
+    this.bus.stopProbe();
     await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
   }
 
@@ -179,6 +204,39 @@ export class ClusterNode {
       }
     })();
     await this.resyncing;
+  }
+
+  private pressure(limit: number): void {
+    const congested = this.bus.congested;
+    if (!congested) this.overflowLogged = false;
+    this.log.warn({ pendingBytes: this.bus.counters.pendingBytes, limit }, congested ? 'too many bytes waiting for Redis: holding off heavy senders' : 'what waited for Redis went out');
+    this.events.pressure();
+  }
+
+  private overflow(limit: number): void {
+    if (this.overflowLogged) return;
+    this.overflowLogged = true;
+    this.log.error({ pendingBytes: this.bus.counters.pendingBytes, limit }, 'over twice --ipc-queue-limit waiting for Redis: publications to the other nodes are dropped until it drains (counted in conveyor_node_publications_failed_total)');
+  }
+
+  /**
+   * Redis closes a subscriber that falls too far behind (client-output-buffer-limit pubsub):
+   * what was published until it is back never reaches this node. Said once, counted; the
+   * whole link going down is linkDown's to say.
+   */
+  private subscriptionDown(where: string): void {
+    if (!this.subscribed || this.stopped) return;
+    this.subscribed = false;
+    this.bus.subscriptionLost();
+    this.counters.busDisconnects++;
+    // Both connections close when Redis goes: only a cut of the subscription alone is news.
+    setTimeout(() => {
+      if (this.up && !this.stopped)
+        this.log.error(
+          { redis: where },
+          "Redis closed this node's bus subscription (it fell behind its client-output-buffer-limit, or was killed): what was published until it is back does not reach this node's members; with --history a rejoin with since recovers it, and conveyor_node_frames_missed_total counts the numbered frames missed",
+        );
+    }, 100).unref();
   }
 
   private linkDown(where: string): void {

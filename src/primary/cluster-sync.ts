@@ -353,8 +353,13 @@ export class ClusterSync {
     const open = openFrame(frame, publication.ackId);
     try {
       this.requireRedis();
-      return await this.redis.historyAppend(publication.topic, open, JSON.stringify(rest), history, historyTtl * 1000, newEpoch());
+      const restText = JSON.stringify(rest);
+      const appended = this.node.bus.carry(open.length + restText.length, () => this.redis.historyAppend(publication.topic, open, restText, history, historyTtl * 1000, newEpoch()));
+      if (!appended) throw new ServiceUnavailable(HttpErrors.redisBusy);
+      return await appended;
     } catch (error) {
+      // It reaches this node's members only: for the others it failed, as an unnumbered one would.
+      this.node.bus.counters.failed++;
       this.outlet.localOnly(publication);
       throw error;
     }

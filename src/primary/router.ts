@@ -78,6 +78,7 @@ export class Router {
   private nextFd = 1;
   private nextAckId = 0;
   private congested = false;
+  private congestedTowardsWorkers = false;
   private readiness: Readiness = 'starting';
   /** Interest changes sent and not yet acknowledged by every worker told, by sequence. */
   private readonly unacknowledged = new Map<number, Set<number>>();
@@ -210,7 +211,7 @@ export class Router {
       return;
     }
     attached.queue.push(this.outgoing(workerId, message));
-    if (message.type === 'publish' && !this.congested && attached.queue.queuedBytes > this.config.ipcQueueLimit) this.checkFlow();
+    if (message.type === 'publish' && !this.congestedTowardsWorkers && attached.queue.queuedBytes > this.config.ipcQueueLimit) this.checkFlow();
   }
 
   handle(workerId: number, message: WorkerMessage): void {
@@ -471,17 +472,22 @@ export class Router {
   }
 
   /**
-   * Congested while the queue towards some worker is over --ipc-queue-limit; clear once all
-   * are under half of it, so that the state does not flap at the bound.
+   * Congested while the queue towards some worker is over --ipc-queue-limit, or what waits
+   * for Redis is (RedisBus.congested); clear once all are under half of it, so that the state
+   * does not flap at the bound.
    */
-  private checkFlow(): void {
+  checkFlow(): void {
     let largest = 0;
     for (const attached of this.workers.values()) largest = Math.max(largest, attached.queue.queuedBytes);
     const limit = this.config.ipcQueueLimit;
-    const congested = this.congested ? largest > limit / 2 : largest > limit;
+    const towardsWorkers = this.congestedTowardsWorkers ? largest > limit / 2 : largest > limit;
+    if (towardsWorkers !== this.congestedTowardsWorkers) {
+      this.congestedTowardsWorkers = towardsWorkers;
+      this.log.warn({ queuedBytes: largest, limit }, towardsWorkers ? 'queue towards a worker is full: holding off heavy senders' : 'queues between processes drained');
+    }
+    const congested = towardsWorkers || (this.cluster?.bus.congested ?? false);
     if (congested === this.congested) return;
     this.congested = congested;
-    this.log.warn({ queuedBytes: largest, limit }, congested ? 'queue towards a worker is full: holding off heavy senders' : 'queues between processes drained');
     for (const id of this.workers.keys()) this.send(id, { type: 'flow', congested });
   }
 

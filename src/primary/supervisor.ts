@@ -75,7 +75,8 @@ export class Supervisor {
             publication: (publication) => this.router.fromNode(publication),
             control: (message) => this.router.control(message),
             deadNode: (node) => this.router.removeNode(node),
-          });
+            pressure: () => this.router.checkFlow(),
+          }, config.ipcQueueLimit);
     this.router = new Router(config, this.registry, this.topics, this.pool, log, this.cluster);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }

@@ -45,11 +45,15 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
     const cluster = stats.cluster;
     new Gauge({ name: 'conveyor_redis_up', help: 'Whether this node reaches Redis (--redis): 1 up, 0 down', registers: [registry] }).set(stats.redis === 'up' ? 1 : 0);
     new Gauge({ name: 'conveyor_nodes', help: 'Live nodes sharing this Redis, this one included', registers: [registry] }).set(stats.nodes ?? 1);
+    new Gauge({ name: 'conveyor_redis_pending_bytes', help: 'Bytes of publications handed to Redis and not yet answered (--ipc-queue-limit bounds them)', registers: [registry] }).set(cluster.pendingBytes);
+    new Gauge({ name: 'conveyor_redis_bus_lag_seconds', help: 'How late this node last heard its own probe back through the Redis bus (every 2 s)', registers: [registry] }).set(cluster.lagMs / 1000);
     const counters: [string, string, number][] = [
       ['conveyor_node_publications_sent_total', 'Publications this node sent to the other nodes through Redis', cluster.published],
       ['conveyor_node_publications_received_total', 'Publications this node received from the other nodes', cluster.received],
-      ['conveyor_node_publications_failed_total', 'Publications that could not reach the other nodes because Redis was away', cluster.failed],
+      ['conveyor_node_publications_failed_total', 'Publications that could not reach the other nodes: Redis was away, or over twice --ipc-queue-limit waited for it', cluster.failed],
+      ['conveyor_node_frames_missed_total', 'Numbered frames (--history) of channels with members here that never arrived from Redis: a rejoin with since recovers them', cluster.missed],
       ['conveyor_redis_disconnects_total', 'Times this node lost its link to Redis', cluster.redisDisconnects],
+      ['conveyor_redis_bus_disconnects_total', "Times Redis closed this node's bus subscription while its commands went on (it fell behind client-output-buffer-limit pubsub)", cluster.busDisconnects],
       ['conveyor_redis_errors_total', 'Errors of the link to Redis (failed connection attempts included)', cluster.redisErrors],
       ['conveyor_nodes_removed_total', 'Dead nodes whose sockets this node took out of their channels', cluster.nodesRemoved],
     ];
