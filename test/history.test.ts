@@ -181,12 +181,18 @@ test('history across a SIGHUP roll: the frames kept survive it, with the same ep
   assert.ok(sub.recoveries.slice(1).every((r) => r.recovered && r.epoch === epoch), JSON.stringify(sub.recoveries));
 });
 
-describe('history rules on the wire: trimmed, another epoch, the backlog, HTTP', () => {
+// The same rules whether the primary keeps the frames or Redis does: each reads them its own way.
+for (const kept of ['in the primary', 'in Redis'] as const) describe(`history rules on the wire, frames kept ${kept}: trimmed, another epoch, the backlog, HTTP`, () => {
   let server: RunningServer;
+  let redis: RunningRedis | undefined;
   before(async () => {
-    server = await startServer(['--history', '3']);
+    if (kept === 'in Redis') redis = await startRedis();
+    server = await startServer(['--history', '3', ...(redis ? ['--redis', redis.url] : [])]);
   });
-  after(() => server.stop());
+  after(async () => {
+    await server?.stop();
+    await redis?.stop();
+  });
 
   const post = async (channel: string, message: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     const answer = await fetch(`${server.httpUrl}/conveyor/message`, { method: 'POST', body: JSON.stringify({ channel, message }) });
@@ -319,6 +325,37 @@ describe('history across two nodes over Redis', () => {
     t.after(() => clients.forEach((c) => c.close()));
     const [p1, p2, m1, m2] = clients as [FrameClient, FrameClient, FrameClient, FrameClient];
     await assertOneOrder([p1, p2], [m1, m2], uniqueChannel('nodes-order'), 30);
+  });
+
+  test('a backlog of many parts (300 kept frames of 10 KB) is replayed whole and in order, to a socket and over HTTP', async (t) => {
+    const room = uniqueChannel('deep');
+    const pad = 'd'.repeat(10 * 1024);
+    // Sent a few at a time: an honest publisher waits for answers.
+    for (let i = 1; i <= 300; i += 20) {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, j) => fetch(`${a.httpUrl}/conveyor/message`, { method: 'POST', body: JSON.stringify({ channel: room, message: `${i + j} ${pad}` }) })));
+      assert.ok(answers.every((r) => r.status === 200));
+    }
+    const joiner = await FrameClient.connect(b.url);
+    t.after(() => joiner.close());
+    await joined(joiner, room, { since: 0 });
+    await awaitFrame(joiner, (f) => f.startsWith('{"action":"broadcast-action","data":"300 '));
+    const recovery = JSON.parse(joiner.frames.find((f) => f.includes('channel-recovery'))!) as { data: Record<string, unknown> };
+    assert.deepEqual([recovery.data['recovered'], recovery.data['replayed'], recovery.data['seq']], [true, 300, 300]);
+    const replayed = joiner.frames.filter((f) => f.startsWith('{"action":"broadcast-action"')).map((f) => (JSON.parse(f) as { seq: number }).seq);
+    assert.deepEqual(replayed, Array.from({ length: 300 }, (_, i) => i + 1));
+    const read: number[] = [];
+    let parts = 0;
+    for (let since = 0; ; parts++) {
+      const part = (await (await fetch(`${b.httpUrl}/conveyor/history?channel=${room}&since=${since}`)).json()) as { next?: number; recovered: boolean; frames: { seq: number }[] };
+      read.push(...part.frames.map((f) => f.seq));
+      if (part.next === undefined) {
+        assert.equal(part.recovered, true);
+        break;
+      }
+      since = part.next;
+    }
+    assert.ok(parts >= 2, `read in ${parts + 1} parts`);
+    assert.deepEqual(read, Array.from({ length: 300 }, (_, i) => i + 1));
   });
 
   test('a subscriber whose node is killed reconnects to the other node and misses nothing', async (t) => {

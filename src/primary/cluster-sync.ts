@@ -377,9 +377,13 @@ export class ClusterSync {
     const ttlMs = this.historyOptions.historyTtl * 1000;
     const marker = this.node.bus.holds(topic) ? this.node.bus.marker(topic, 2000) : undefined;
     try {
-      const read = await this.redis.historyRead(topic, newEpoch(), ttlMs, marker?.text);
+      const read = await this.redis.historyRead(topic, newEpoch(), ttlMs, request, marker?.text);
       await marker?.arrived;
-      answer(pickReplay(request, read.epoch, read.seq, read.frames.filter((f) => f.at > read.now - ttlMs)));
+      // Redis read one part at most: the frames after it, numbered without a gap, are the rest.
+      const { maxBytes: _part, ...whole } = request;
+      const replay = pickReplay(whole, read.epoch, read.seq, read.frames);
+      const last = read.frames.at(-1);
+      answer(read.more && last ? { ...replay, next: last.seq, total: read.seq - read.frames[0]!.seq + 1 } : replay);
     } finally {
       marker?.release();
     }

@@ -15,7 +15,19 @@ interface Scripted {
   cvAtLeast(key: string, value: number): Promise<number>;
   cvTokenAdmit(key: string): Promise<string | null>;
   cvHistoryAppend(stream: string, meta: string, open: string, size: number, ttlMs: number, channel: string, rest: string, epoch: string, sharded: string): Promise<number>;
-  cvHistoryRead(stream: string, meta: string, epoch: string, ttlMs: number, channel: string, marker: string, sharded: string): Promise<[string, number, number, [string, string[]][]]>;
+  cvHistoryRead(
+    stream: string,
+    meta: string,
+    epoch: string,
+    ttlMs: number,
+    channel: string,
+    marker: string,
+    sharded: string,
+    askedEpoch: string,
+    since: number,
+    limit: string,
+    maxBytes: number,
+  ): Promise<[string, number, number, [string, string[]][], number]>;
 }
 
 /** What kind of state a key holds, read back from its name when a dead node's keys are taken out. */
@@ -173,11 +185,33 @@ export class RedisRegistry {
     return this.redis.cvHistoryAppend(`${this.prefix}:h:{${topic}}`, `${this.prefix}:hm:{${topic}}`, open, size, ttlMs, this.busChannel(topic), rest, epoch, this.sharded ? '1' : '0');
   }
 
-  /** Reads a channel's history; a `marker` is published on its bus channel in the same step. */
-  async historyRead(topic: string, epoch: string, ttlMs: number, marker = ''): Promise<{ epoch: string; seq: number; now: number; frames: { seq: number; frame: string; at: number }[] }> {
-    const [current, seq, now, entries] = await this.redis.cvHistoryRead(`${this.prefix}:h:{${topic}}`, `${this.prefix}:hm:{${topic}}`, epoch, ttlMs, this.busChannel(topic), marker, this.sharded ? '1' : '0');
-    const frames = entries.map(([id, fields]) => ({ seq: Number(id.slice(0, id.indexOf('-'))), frame: fields[1]!, at: Number(fields[3]) }));
-    return { epoch: current, seq: Number(seq), now: Number(now), frames };
+  /**
+   * Reads what a replay needs of a channel's history (HISTORY_READ says which frames); a
+   * `marker` is published on its bus channel in the same step.
+   */
+  async historyRead(
+    topic: string,
+    epoch: string,
+    ttlMs: number,
+    request: { since: number; epoch?: string | undefined; limit?: number | undefined; maxBytes?: number | undefined },
+    marker = '',
+  ): Promise<{ epoch: string; seq: number; frames: { seq: number; frame: string }[]; more: boolean }> {
+    const { since, epoch: asked = '', limit, maxBytes = 0 } = request;
+    const [current, seq, , entries, more] = await this.redis.cvHistoryRead(
+      `${this.prefix}:h:{${topic}}`,
+      `${this.prefix}:hm:{${topic}}`,
+      epoch,
+      ttlMs,
+      this.busChannel(topic),
+      marker,
+      this.sharded ? '1' : '0',
+      asked,
+      since,
+      limit === undefined ? '' : String(limit),
+      maxBytes,
+    );
+    const frames = entries.map(([id, fields]) => ({ seq: Number(id.slice(0, id.indexOf('-'))), frame: fields[1]! }));
+    return { epoch: current, seq: Number(seq), frames, more: Number(more) === 1 };
   }
 
   // Temporary tokens: Redis expires them.

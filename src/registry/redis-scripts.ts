@@ -126,9 +126,17 @@ return seq
 `;
 
 /**
- * A channel's epoch (made ARGV[1] when it has none), latest seq, Redis's clock and kept
- * frames; with a marker ARGV[4], publishes it on the channel's bus channel ARGV[3] in the same
- * step: a subscriber gets every frame up to that seq before the marker, and every later one after.
+ * A channel's epoch (made ARGV[1] when it has none), latest seq, Redis's clock and the kept
+ * frames a replay needs; with a marker ARGV[4], publishes it on the channel's bus channel
+ * ARGV[3] in the same step: a subscriber gets every frame up to that seq before the marker,
+ * and every later one after.
+ *
+ * Only the frames the replay can use are read, oldest first and none older than the TTL
+ * ARGV[2]: those after `since` ARGV[7] when the asked epoch ARGV[6] ('' for any) is the
+ * channel's, else from the first kept; at most the last `limit` ARGV[8] ('' for no limit);
+ * and no more than `maxBytes` ARGV[9] of them (0 for no bound, always at least one), the
+ * fifth result saying whether more were left. A deep stream is read a part at a time, not
+ * whole for each part.
  */
 export const HISTORY_READ = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
@@ -143,5 +151,27 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[4] ~= '' then
   if ARGV[5] == '1' then redis.call('SPUBLISH', ARGV[3], ARGV[4]) else redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 end
-return {epoch, seq, now, redis.call('XRANGE', KEYS[1], '-', '+')}
+local since = tonumber(ARGV[7])
+local start = 1
+if (ARGV[6] == '' or ARGV[6] == epoch) and since <= seq then start = since + 1 end
+if ARGV[8] ~= '' then start = math.max(start, seq - tonumber(ARGV[8]) + 1) end
+local oldest = now - tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[9])
+local out = {}
+local bytes = 0
+local cursor = tostring(start)
+while true do
+  local batch = redis.call('XRANGE', KEYS[1], cursor, '+', 'COUNT', 64)
+  if #batch == 0 then break end
+  for _, entry in ipairs(batch) do
+    if tonumber(entry[2][4]) > oldest then
+      local size = string.len(entry[2][2])
+      if maxBytes > 0 and #out > 0 and bytes + size > maxBytes then return {epoch, seq, now, out, 1} end
+      out[#out + 1] = entry
+      bytes = bytes + size
+    end
+  end
+  cursor = '(' .. batch[#batch][1]
+end
+return {epoch, seq, now, out, 0}
 `;
