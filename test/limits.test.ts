@@ -187,6 +187,17 @@ test('an HTTP body over --max-http-body is answered 413, and the endpoint still 
   assert.equal(typeof ((await small.json()) as { auth: string }).auth, 'string');
 });
 
+test('a body far over --max-http-body still reaches the client as a 413, not a reset connection, however much of it was still being sent', async (t) => {
+  const server = await startServer([], t);
+  const body = JSON.stringify({ channel: 'c', message: 'm'.repeat(4 * 1024 * 1024) });
+  for (let i = 0; i < 10; i++) {
+    const answer = await fetch(`${server.httpUrl}/conveyor/message`, { method: 'POST', body }).catch((error: Error) => error);
+    assert.ok(!(answer instanceof Error), `try ${i}: ${answer instanceof Error ? `${answer.message} (${String(answer.cause)})` : ''}`);
+    assert.equal(answer.status, 413);
+    assert.deepEqual(await answer.json(), { error: 'Request body exceeds 65536 bytes.' });
+  }
+});
+
 test('a socket waiting on an unfinished frame may queue 256 frames or 1 MiB behind it; past either it gets an error frame, and what was queued still runs in order', async (t) => {
   const script = fileURLToPath(new URL('./helpers/hold-server.js', import.meta.url));
   const server = await startNode([script], t, { CONVEYOR_TEST_HOLD_SERVER: '1' });

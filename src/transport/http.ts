@@ -72,6 +72,9 @@ export function copyRequest(res: UWS.HttpResponse, req: UWS.HttpRequest, resolve
   };
 }
 
+/** How long a refused body is read and discarded before the connection closes anyway. */
+const LINGER_MS = 2000;
+
 /**
  * Serves one HTTP request with `handler`: reads the body up to `maxBody` bytes (413 past
  * it), survives the client aborting, and answers inside cork as uWS requires.
@@ -87,8 +90,10 @@ export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: 
   const info = copyRequest(res, req, resolveAddress);
   let aborted = false;
   let paused = false;
+  let lingering: NodeJS.Timeout | undefined;
   res.onAborted(() => {
     aborted = true;
+    clearTimeout(lingering);
   });
   const reply = (r: HttpReply, closeConnection = false): void => {
     if (aborted) return;
@@ -121,26 +126,32 @@ export function serveHttp(res: UWS.HttpResponse, req: UWS.HttpRequest, maxBody: 
         );
     });
   };
-  // The body that was not read stays on the connection: close it with the answer.
-  const tooLarge = (): void => reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }), true);
   if (info.method === 'GET' || info.method === 'HEAD') {
     run(Buffer.alloc(0));
     return;
   }
-  const declared = Number(info.headers['content-length'] ?? '0');
-  if (declared > maxBody) {
-    tooLarge();
-    return;
-  }
+  // Closing while the client still sends resets the connection under it, and most clients
+  // then report a network error, not the 413: what it still sends is read and discarded
+  // first, for LINGER_MS at most (nginx's lingering close), and the answer closes it.
+  const tooLarge = (): void => {
+    clearTimeout(lingering);
+    reply(jsonReply(413, { error: HttpErrors.bodyTooLarge(maxBody) }), true);
+  };
   const chunks: Buffer[] = [];
   let size = 0;
-  let refused = false;
+  let refused = Number(info.headers['content-length'] ?? '0') > maxBody;
+  if (refused) lingering = setTimeout(tooLarge, LINGER_MS);
   res.onData((chunk, isLast) => {
-    if (refused) return;
+    if (refused) {
+      if (isLast) tooLarge();
+      return;
+    }
     size += chunk.byteLength;
     if (size > maxBody) {
       refused = true;
-      tooLarge();
+      chunks.length = 0;
+      if (isLast) tooLarge();
+      else lingering = setTimeout(tooLarge, LINGER_MS);
       return;
     }
     // uWS reuses the chunk's memory after this callback returns: copy it.
