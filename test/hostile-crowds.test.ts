@@ -3,12 +3,12 @@ import { test, type TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { arena, type Arena } from './helpers/arena.js';
 import { FrameClient } from './helpers/frame-client.js';
-import { APP, APP_FLAG } from './helpers/pusher.js';
+import { APP, APP_FLAG, sdkFor } from './helpers/pusher.js';
 import { startRedis } from './helpers/redis.js';
 import { ReplayReader } from './helpers/replay-reader.js';
 import { RosterReader } from './helpers/roster-reader.js';
-import { assertSameProcesses } from './helpers/server-health.js';
-import type { RunningServer } from './helpers/server.js';
+import { assertSameProcesses, fetchHealth } from './helpers/server-health.js';
+import { startServer, type RunningServer } from './helpers/server.js';
 
 /**
  * Crowds that are honest but many at once: a reconnect storm after a deploy, a burst of
@@ -204,4 +204,43 @@ test('with --redis, 1,000 Pusher sockets subscribe to 10 channels each at once: 
   t.diagnostic(`the newcomer's ${n} subscribes: p99 ${p99.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
   assert.ok(p99 < NEWCOMER_P99_MS, `the newcomer's subscribes took up to ${p99.toFixed(0)} ms (p99) while the burst was served`);
   await judge(t, s, { p99Ms: 3000, growthMb: GROWTH_CEILING_MB });
+});
+
+test('batch_events under a relaying load are delivered whole or answered 503 with nothing sent: a retried batch never arrives twice', async (t) => {
+  const server = await startServer(['--workers', '2', '--pusher-app', APP_FLAG, '--ipc-queue-limit', String(64 * 1024)], t);
+  // Subscribers on both workers, so that every batch crosses whichever worker takes it.
+  const subscribers: Subscriber[] = [];
+  t.after(() => subscribers.forEach((s) => s.ws.terminate()));
+  for (let i = 0; i < 40 && !(await fetchHealth(server)).workers.every((w) => w.connections > 0); i++) subscribers.push(...(await Subscriber.crowd(server.url, 1)));
+  const channels = Array.from({ length: 10 }, (_, i) => `batch-${i}`);
+  for (const subscriber of subscribers) for (const channel of channels) subscriber.subscribe(channel);
+  for (const deadline = Date.now() + 10_000; subscribers.some((s) => s.succeeded < channels.length); ) {
+    assert.ok(Date.now() < deadline, 'every subscriber subscribed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const got = new Map<string, number>();
+  subscribers[0]!.ws.on('message', (data: Buffer) => {
+    const request = /\\"request\\":\\"(r\w+)\\"/.exec(data.subarray(0, 200).toString())?.[1];
+    if (request !== undefined) got.set(request, (got.get(request) ?? 0) + 1);
+  });
+  const sdk = sdkFor(server);
+  const pad = 'b'.repeat(5 * 1024);
+  const batch = (request: string): { channel: string; name: string; data: string }[] => channels.map((channel) => ({ channel, name: 'load', data: JSON.stringify({ request, pad }) }));
+  // 60 batches of 10 events at once: 3 MB towards the other worker against a 64 KiB bound.
+  const statuses = await Promise.all(Array.from({ length: 60 }, (_, i) => sdk.triggerBatch(batch(`r${i}`)).then((r) => r.status, (error: { status?: number }) => error.status ?? 0)));
+  assert.ok(statuses.every((s) => s === 200 || s === 503), JSON.stringify(statuses));
+  // Once quiet, one last batch: behind it every earlier frame has arrived.
+  for (let i = 0; ; i++) {
+    const last = await sdk.triggerBatch(batch('rlast')).then((r) => r.status, (error: { status?: number }) => error.status ?? 0);
+    if (last === 200) break;
+    assert.ok(i < 50, 'the server takes a batch again once the load passed');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (const deadline = Date.now() + 10_000; (got.get('rlast') ?? 0) < channels.length; ) {
+    assert.ok(Date.now() < deadline, 'the last batch arrived');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const partial = statuses.map((status, i) => ({ status, request: `r${i}`, arrived: got.get(`r${i}`) ?? 0 })).filter((r) => r.arrived !== (r.status === 200 ? channels.length : 0));
+  t.diagnostic(`${statuses.filter((s) => s === 503).length} of 60 batches refused`);
+  assert.deepEqual(partial, [], 'each batch arrived whole when answered 200 and not at all when answered 503');
 });

@@ -219,19 +219,43 @@ export class EventServer implements WorkerServices {
   }
 
   publish(topic: string, frame: string | Uint8Array, options: PublishOptions = {}): boolean {
-    const { bus } = this.deps;
-    const binary = typeof frame !== 'string';
-    // A numbered frame goes to the primary (or Redis) first, and comes back here like everywhere else.
-    const numbered = !binary && isNumbered(this.config.history, topic);
-    const crosses = numbered || bus.crosses(topic);
-    if (crosses && !this.admitAcross(options.from, frame.length)) {
+    if (this.crosses(topic, frame) && !this.admitAcross(options.from, frame.length)) {
       this.ipcRefused++;
       return false;
     }
+    this.send(topic, frame, options);
+    return true;
+  }
+
+  publishAll(items: readonly { topic: string; frame: string; options?: PublishOptions }[]): boolean {
+    let bytes = 0;
+    for (const item of items) if (this.crosses(item.topic, item.frame)) bytes += item.frame.length;
+    if (bytes > 0 && !this.admitAcross(undefined, bytes)) {
+      this.ipcRefused++;
+      return false;
+    }
+    for (const item of items) this.send(item.topic, item.frame, item.options);
+    return true;
+  }
+
+  // ---- internals ----
+
+  /** Whether a frame of `topic` goes to the primary: numbered, or wanted by another worker or node. */
+  private crosses(topic: string, frame: string | Uint8Array): boolean {
+    // A numbered frame goes to the primary (or Redis) first, and comes back here like everywhere else.
+    return (typeof frame === 'string' && isNumbered(this.config.history, topic)) || this.deps.bus.crosses(topic);
+  }
+
+  /** Sends an admitted frame: here at once, and across when another worker or node wants it. */
+  private send(topic: string, frame: string | Uint8Array, options: PublishOptions = {}): void {
+    const { bus } = this.deps;
+    const binary = typeof frame !== 'string';
+    const numbered = !binary && isNumbered(this.config.history, topic);
+    const crosses = numbered || bus.crosses(topic);
     this.framesPublished++;
     if (numbered) {
       bus.publish({ topic, frame, keep: true, ...(options.ackId ? { ackId: options.ackId } : {}), ...(options.except !== undefined ? { except: options.except } : {}) });
-      return true;
+      return;
     }
     const except = options.except === undefined ? undefined : this.locals.get(options.except);
     this.transport.publish(topic, frame, except, binary);
@@ -244,10 +268,7 @@ export class EventServer implements WorkerServices {
         ...(options.except !== undefined && !except ? { except: options.except } : {}),
       });
     }
-    return true;
   }
-
-  // ---- internals ----
 
   /**
    * Whether a frame of `bytes` may cross to the other workers now: always while the way is

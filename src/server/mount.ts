@@ -34,6 +34,12 @@ export interface WorkerServices {
    * the way to the other workers is full for this sender: nothing was delivered anywhere.
    */
   publish(topic: string, frame: string | Uint8Array, options?: PublishOptions): boolean;
+  /**
+   * Publishes several frames of one HTTP request all or none: refused whole, as publish()
+   * is, when the way across is not clear, so that a retry of a refused request does not
+   * send twice what went out before the refusal.
+   */
+  publishAll(items: readonly { topic: string; frame: string; options?: PublishOptions }[]): boolean;
 }
 
 /** A protocol's refusal of a handshake: the HTTP answer, and what the log says. */

@@ -53,7 +53,7 @@ export class PusherMount implements Mount, PusherHub {
     // before uWS would close the socket as idle.
     this.activityTimeout = config.idleTimeout > 0 ? Math.max(2, Math.floor(config.idleTimeout / 2)) : 120;
     this.pongTimeoutMs = Math.min(PONG_TIMEOUT_MS, (this.activityTimeout * 1000) / 2);
-    this.routes = pusherApiRoutes({ apps: this.apps, registry: services.registry, publish: (topic, frame, options) => services.publish(topic, frame, options), log });
+    this.routes = pusherApiRoutes({ apps: this.apps, registry: services.registry, publishAll: (items) => services.publishAll(items), log });
     link.on('pusher-terminate', (message) => this.terminate(message.app, message.userId));
   }
 

@@ -10,7 +10,8 @@ export interface PusherApiDeps {
   apps: AppDirectory;
   registry: Registry;
   /** Publishes to a topic on every worker, a socket left out; false when refused for load. */
-  publish(topic: string, frame: string, options?: { except?: number }): boolean;
+  /** Publishes every frame of one request, or none (false) when the server refuses for load. */
+  publishAll(items: readonly { topic: string; frame: string; options?: { except?: number } }[]): boolean;
   log: Logger;
 }
 
@@ -79,14 +80,21 @@ function planEvent(app: PusherApp, raw: unknown): PlannedEvent | HttpReply {
 export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
   const { apps, registry, log } = deps;
 
-  /** Delivers planned events; false when the server refused for load (nothing of that event went out). */
-  const deliver = (app: PusherApp, event: PlannedEvent): boolean => {
-    for (const channel of event.channels) {
-      const frame = JSON.stringify({ event: event.name, channel, data: event.data });
-      const topic = channel.startsWith(USER_CHANNEL_PREFIX) ? userTopic(app.id, channel.slice(USER_CHANNEL_PREFIX.length)) : pusherTopic(app.id, channel);
-      if (!deps.publish(topic, frame, event.except !== undefined ? { except: event.except } : {})) return false;
-      if (channelType(channel).cache) registry.pusherRemember(app.id, channel, frame);
+  /**
+   * Delivers the planned events of one request, every channel of every event, or none when the
+   * server refused for load: a client that retries a refused request then sends nothing twice.
+   */
+  const deliver = (app: PusherApp, events: readonly PlannedEvent[]): boolean => {
+    const items: { topic: string; frame: string; options: { except?: number }; cache: string | undefined }[] = [];
+    for (const event of events) {
+      for (const channel of event.channels) {
+        const frame = JSON.stringify({ event: event.name, channel, data: event.data });
+        const topic = channel.startsWith(USER_CHANNEL_PREFIX) ? userTopic(app.id, channel.slice(USER_CHANNEL_PREFIX.length)) : pusherTopic(app.id, channel);
+        items.push({ topic, frame, options: event.except !== undefined ? { except: event.except } : {}, cache: channelType(channel).cache ? channel : undefined });
+      }
     }
+    if (!deps.publishAll(items)) return false;
+    for (const item of items) if (item.cache !== undefined) registry.pusherRemember(app.id, item.cache, item.frame);
     return true;
   };
 
@@ -120,7 +128,7 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
     if (!body) return notAnObject();
     const plan = planEvent(app, body);
     if (!isPlan(plan)) return plan;
-    if (!deliver(app, plan)) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
+    if (!deliver(app, [plan])) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
     return answer(200, plan.info.length > 0 ? { channels: await channelInfo(app, plan) } : {});
   };
 
@@ -136,7 +144,7 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
       if (!isPlan(plan)) return plan;
       plans.push(plan);
     }
-    for (const plan of plans) if (!deliver(app, plan)) return fail(503, 'The server is relaying too much just now; retry shortly.');
+    if (!deliver(app, plans)) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
     const results = await Promise.all(plans.map(async (plan) => (plan.info.length > 0 ? await channelInfo(app, plan) : undefined)));
     return answer(200, { batch: results.map((channels) => (channels ? Object.values(channels)[0] ?? {} : {})) });
   };
