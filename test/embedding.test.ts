@@ -131,6 +131,12 @@ test('a throwing hook, app callback or route is logged and never takes the worke
   const native = await FrameClient.connect(`${server.url}/hook-throws`);
   await native.barrier();
   await server.waitForLog((l) => l['msg'] === 'hook failed' && l['hook'] === 'connectionOpened');
+  // A hook that throws for every connection of a crowd is said once a second, not once each.
+  const crowd = await Promise.all(Array.from({ length: 50 }, () => FrameClient.connect(`${server.url}/hook-throws`)));
+  await Promise.all(crowd.map((c) => c.barrier()));
+  crowd.forEach((c) => c.close());
+  const hookLines = server.logs.filter((l) => l['msg'] === 'hook failed' && l['hook'] === 'connectionOpened').length;
+  assert.ok(hookLines <= 10, `${hookLines} log lines for 51 failures`);
   const app = await Plain.open(`${server.url}/rooms`);
   await app.until((m) => m.startsWith('hello'));
   app.ws.send('boom');

@@ -1,18 +1,24 @@
 import type { ChannelEvent, ConnectionEvent, HandshakeRefusal, HandshakeRequest, ServerHooks } from '../embed/types.js';
 import type { Logger } from '../log.js';
+import { RefusalLog } from './refusal-log.js';
 
 type EventHook = Exclude<keyof ServerHooks, 'handshake'>;
 type EventOf<H extends EventHook> = Parameters<NonNullable<ServerHooks[H]>>[0];
 
 /**
  * Runs the embedder's hooks so that none of them can take the worker down: a throw, or a
- * rejected promise, is logged with the hook's name and otherwise ignored.
+ * rejected promise, is logged with the hook's name (once a second per hook at most, with
+ * how many failed meanwhile) and otherwise ignored.
  */
 export class HookRunner {
+  private readonly failures: RefusalLog;
+
   constructor(
     private readonly hooks: ServerHooks,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.failures = new RefusalLog(log);
+  }
 
   has(name: keyof ServerHooks): boolean {
     return typeof this.hooks[name] === 'function';
@@ -55,7 +61,7 @@ export class HookRunner {
   }
 
   private failed(name: string, error: unknown): void {
-    this.log.error({ err: error, hook: name }, 'hook failed');
+    this.failures.failed(`hook:${name}`, { err: error, hook: name }, 'hook failed');
   }
 }
 
