@@ -124,6 +124,27 @@ test('groups span workers: publish reaches members on both, created and destroye
   assert.match(await withHeader.until((m) => m.startsWith('hello')), / probe-7$/);
 });
 
+test('a WebSocket app socket is in at most 1,000 groups, each named in at most 200 bytes: join() resolves false past either', async (t) => {
+  const server = await embedServer(t);
+  const socket = await Plain.open(`${server.url}/rooms`);
+  t.after(() => socket.ws.close());
+  await socket.until((m) => m.startsWith('hello'));
+  for (let i = 0; i < 1000; i++) socket.ws.send(`join g${i}`);
+  await socket.until((m) => m === 'done join g999', 30_000);
+  socket.ws.send('join one-too-many');
+  await socket.until((m) => m === 'refused join one-too-many');
+  socket.ws.send('leave g0');
+  await socket.until((m) => m === 'done leave g0');
+  socket.ws.send('join one-too-many');
+  await socket.until((m) => m === 'done join one-too-many');
+  socket.ws.send('leave g1');
+  await socket.until((m) => m === 'done leave g1');
+  const long = 'n'.repeat(201);
+  socket.ws.send(`join ${long}`);
+  await socket.until((m) => m === `refused join ${long}`);
+  await server.waitForLog((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('join refused: a socket may be in at most 1000 groups'));
+});
+
 test('a throwing hook, app callback or route is logged and never takes the worker down', async (t) => {
   const server = await embedServer(t);
   const pids = await processIds(server, 2);

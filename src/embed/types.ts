@@ -21,8 +21,12 @@ export interface AppSocket {
   /** Sends a text (string) or binary message; false when the socket is closed or too far behind. */
   send(data: string | Uint8Array): boolean;
   close(code?: number, reason?: string): void;
-  /** Joins a group: from now on it receives what is published to it, on any worker. */
-  join(group: string): Promise<void>;
+  /**
+   * Joins a group: from now on it receives what is published to it, on any worker. Resolves
+   * false, joining nothing, when the socket is in MAX_GROUPS_PER_SOCKET (1,000) groups already
+   * or the name is longer than MAX_GROUP_NAME_BYTES (200): leave one first, or pick a shorter name.
+   */
+  join(group: string): Promise<boolean>;
   leave(group: string): Promise<void>;
   /** Publishes to a group's members on every worker, this socket left out. */
   broadcast(group: string, data: string | Uint8Array): boolean;

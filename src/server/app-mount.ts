@@ -4,6 +4,7 @@ import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';
 import type { Mount, WorkerServices } from './mount.js';
+import { RefusalLog } from './refusal-log.js';
 
 /** A group's topic: the app's path keeps groups of different apps apart. */
 export function groupTopic(path: string, group: string): string {
@@ -46,7 +47,7 @@ class Socket implements AppSocket {
     this.connection.end(code, reason);
   }
 
-  join(group: string): Promise<void> {
+  join(group: string): Promise<boolean> {
     return this.mount.join(this, group);
   }
 
@@ -59,6 +60,11 @@ class Socket implements AppSocket {
   }
 }
 
+/** Groups one socket of a WebSocket app may be in at once. */
+export const MAX_GROUPS_PER_SOCKET = 1000;
+/** Bytes of a group's name. */
+export const MAX_GROUP_NAME_BYTES = 200;
+
 /**
  * The WebSocket apps given to createServer(), mounted on their paths: plain messages, no
  * envelope, and groups that span workers (uWS topics, crossing like any other topic).
@@ -69,11 +75,13 @@ export class AppMount implements Mount {
   private readonly byPath = new Map<string, WebSocketApp>();
   private readonly sockets = new Map<number, Socket>();
   private readonly contexts = new Map<WebSocketApp, AppContext>();
+  private readonly refusals: RefusalLog;
 
   constructor(
     private readonly services: WorkerServices,
     apps: readonly WebSocketApp[],
   ) {
+    this.refusals = new RefusalLog(services.log);
     for (const app of apps) {
       if (this.byPath.has(app.path)) throw new Error(`two WebSocket apps share the path ${app.path}; give each its own`);
       this.byPath.set(app.path, app);
@@ -97,12 +105,19 @@ export class AppMount implements Mount {
     return this.services.publish(groupTopic(app.path, group), data, from ? { except: from.id, from: from.id } : {});
   }
 
-  async join(socket: Socket, group: string): Promise<void> {
-    if (socket.groups.has(group) || socket.connection.closed) return;
+  async join(socket: Socket, group: string): Promise<boolean> {
+    if (socket.groups.has(group)) return true;
+    if (socket.connection.closed) return false;
+    // Each group a socket is in is held on its worker and in the primary: one socket must not hold gigabytes.
+    if (socket.groups.size >= MAX_GROUPS_PER_SOCKET || Buffer.byteLength(group) > MAX_GROUP_NAME_BYTES) {
+      this.refusals.refused('group-join', { fd: socket.id, path: socket.path, groups: socket.groups.size, nameBytes: Buffer.byteLength(group) }, `join refused: a socket may be in at most ${MAX_GROUPS_PER_SOCKET} groups, each named in at most ${MAX_GROUP_NAME_BYTES} bytes`);
+      return false;
+    }
     socket.groups.add(group);
     socket.connection.subscribe(groupTopic(socket.app.path, group));
     await this.services.registry.groupJoin(socket.id, groupTopic(socket.app.path, group));
     this.guard(socket, 'memberJoined', () => socket.app.memberJoined?.(socket, group, this.contexts.get(socket.app)!));
+    return true;
   }
 
   async leave(socket: Socket, group: string): Promise<void> {

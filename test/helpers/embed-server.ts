@@ -21,8 +21,9 @@ if (process.env['CONVEYOR_TEST_EMBED_SERVER'] === '1') {
         message: async (socket: AppSocket, data, isBinary) => {
           if (isBinary) return void socket.send(data);
           const [command, group = '', ...rest] = String(data).split(' ');
-          if (command === 'join') await socket.join(group);
-          else if (command === 'leave') await socket.leave(group);
+          if (command === 'join') {
+            if (!(await socket.join(group))) return void socket.send(`refused join ${group}`);
+          } else if (command === 'leave') await socket.leave(group);
           else if (command === 'publish') socket.broadcast(group, rest.join(' '));
           else if (command === 'boom') throw new Error('the app failed on purpose');
           socket.send(`done ${command} ${group}`);
