@@ -193,6 +193,22 @@ describe('subscriptions', () => {
     };
     await assertCacheChannel(server, 'cache-prices', publish, { event: 'price', data: '{"eur":1}' });
   });
+
+  test('cache channels keep 64 MiB of last events in all: past it the least recently written are dropped first', async () => {
+    const data = 'c'.repeat(1000);
+    const trigger = async (r: number): Promise<void> => {
+      const body = JSON.stringify({ name: 'fill', channels: Array.from({ length: 100 }, (_, c) => `cache-bound-${r}-${c}`), data });
+      assert.equal((await fetch(`${server.httpUrl}${signedPath('POST', `/apps/${APP.id}/events`, body)}`, { method: 'POST', body })).status, 200);
+    };
+    // 72,000 channels of about 1 KB: over the bound by some 8 MB.
+    for (let r = 0; r < 720; r += 20) await Promise.all(Array.from({ length: 20 }, (_, i) => trigger(r + i)));
+    const peer = await RawPusher.connect(server);
+    peer.send({ event: 'pusher:subscribe', data: { channel: 'cache-bound-0-0' } });
+    await peer.next((f) => f['event'] === 'pusher:cache_miss' && f['channel'] === 'cache-bound-0-0');
+    peer.send({ event: 'pusher:subscribe', data: { channel: 'cache-bound-719-99' } });
+    assert.deepEqual(await peer.next((f) => f['event'] === 'fill'), { event: 'fill', channel: 'cache-bound-719-99', data });
+    peer.close();
+  });
 });
 
 describe('client events', () => {

@@ -71,6 +71,8 @@ interface SocketState {
 type Socket = number | SocketState;
 const APP_SLOTS = 4096;
 
+/** Bytes of cache channels' last events kept in all: past it the least recently written go first. */
+export const CACHE_MAX_BYTES = 64 * 1024 * 1024;
 /** How long a cache channel keeps its last event (Pusher: 30 minutes). */
 export const CACHE_TTL_MS = 30 * 60 * 1000;
 
@@ -88,7 +90,11 @@ export class PusherRegistry {
   private readonly appNumbers = new Map<string, number>();
   private readonly connections = new Map<string, number>();
   private readonly users = new Map<string, Map<string, Set<number>>>();
+  /** Cache channels' last events, least recently written first (a write moves one to the end). */
   private readonly cache = new Map<string, { frame: string; expiresAt: number }>();
+  private cacheBytes = 0;
+  /** Cached events taken out to stay under CACHE_MAX_BYTES before their 30 minutes were up. */
+  cacheEvicted = 0;
 
   constructor(
     /** Channel and user topics are counted here, so the router knows where to send them. */
@@ -241,8 +247,23 @@ export class PusherRegistry {
 
   /** Keeps the last event of a cache channel for new subscribers. */
   remember(app: string, channel: string, frame: string): void {
-    this.cache.set(`${app}\n${channel}`, { frame, expiresAt: this.now() + CACHE_TTL_MS });
+    const key = `${app}\n${channel}`;
+    this.forget(key);
+    this.cache.set(key, { frame, expiresAt: this.now() + CACHE_TTL_MS });
+    this.cacheBytes += key.length + frame.length;
+    for (const [oldest] of this.cache) {
+      if (this.cacheBytes <= CACHE_MAX_BYTES || oldest === key) break;
+      this.forget(oldest);
+      this.cacheEvicted++;
+    }
     this.sweepCache();
+  }
+
+  private forget(key: string): void {
+    const entry = this.cache.get(key);
+    if (!entry) return;
+    this.cache.delete(key);
+    this.cacheBytes -= key.length + entry.frame.length;
   }
 
   channels(app: string, prefix: string, withUserCount: boolean): Record<string, { user_count?: number }> {
@@ -319,7 +340,7 @@ export class PusherRegistry {
     const now = this.now();
     if (now - this.lastSweep < 60_000) return;
     this.lastSweep = now;
-    for (const [key, entry] of this.cache) if (entry.expiresAt <= now) this.cache.delete(key);
+    for (const [key, entry] of this.cache) if (entry.expiresAt <= now) this.forget(key);
   }
 }
 
