@@ -21,9 +21,18 @@ before(async () => {
 
 after(() => browser?.close());
 
+/** The fd each page's latest connection-info gave it, as the server sent it. */
+const serverFds = new WeakMap<Page, number>();
+
 async function openDemo(url: string, errors: string[]): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 820, height: 660 } });
   page.on('pageerror', (error) => errors.push(error.message));
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', ({ payload }) => {
+      const text = String(payload);
+      if (text.includes('"connection-info"')) serverFds.set(page, (JSON.parse((JSON.parse(text) as { data: string }).data) as { fd: number }).fd);
+    }),
+  );
   await page.goto(url);
   await page.locator('#state', { hasText: 'connected' }).waitFor();
   return page;
@@ -75,12 +84,17 @@ test('the demo page in two browser pages: both join a channel, a message from on
   await say(ada, bob, 'Ada', 'Hi Bob!');
   await ada.locator('#messages li.me', { hasText: 'me: Hi Bob!' }).waitFor();
 
+  for (const page of [ada, bob]) assert.equal(await page.locator('#fd').textContent(), String(serverFds.get(page)), 'the status line shows the fd');
   await server.stop('SIGKILL');
   for (const page of [ada, bob]) await page.locator('#messages li', { hasText: /^Connection lost; reconnecting, attempt \d+ in \d+ ms$/ }).waitFor();
   const restarted = await startServer(['--demo', '--presence', '--port', String(server.port)], t);
   assert.equal(restarted.port, server.port);
   for (const page of [ada, bob]) {
-    await page.locator('#messages li', { hasText: /^Reconnected as fd \d+; re-joined demo-room$/ }).waitFor();
+    const line = page.locator('#messages li', { hasText: /^Reconnected as fd \d+; re-joined demo-room$/ });
+    await line.waitFor();
+    // The new connection's fd, not the one before the restart, in the line and the status line.
+    assert.equal(/fd (\d+)/.exec((await line.textContent()) ?? '')?.[1], String(serverFds.get(page)));
+    assert.equal(await page.locator('#fd').textContent(), String(serverFds.get(page)));
     await page.locator('#count', { hasText: '2' }).waitFor();
     await page.locator('#reconnects', { hasText: '1' }).waitFor();
   }

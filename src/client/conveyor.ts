@@ -326,6 +326,7 @@ export class ConveyorClient extends Emitter<ConveyorEvents> {
       // Its fds on every connection: after a reconnect, a replay holds its own earlier frames.
       if (this.fd !== undefined && !this.ownFds.includes(this.fd)) this.ownFds.push(this.fd);
       if (this.ownFds.length > 64) this.ownFds.shift();
+      if (this.fd !== undefined) this.emit('fd', this.fd);
       return false;
     }
     if (frame.action === 'channel-recovery' && typeof frame.data === 'object' && frame.data !== null) {

@@ -103,6 +103,8 @@ export interface ConveyorEvents {
   open: () => void;
   /** The client is connected, associated and joined: frames sent now follow the join. */
   ready: () => void;
+  /** The server said this connection's fd (connection-info): after `ready`, and anew on every reconnect. */
+  fd: (fd: number) => void;
   /** Frames of the app: not connection-info, presence, join refusals or acknowledgment answers, and each id once. */
   message: (data: unknown, fd: number | undefined, frame: ServerFrame) => void;
   presence: (presence: Presence) => void;

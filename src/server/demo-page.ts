@@ -57,13 +57,14 @@ ${demoStyles('#2f5bea', '#aab6d6')}</head>
   let outage;
   const setState = (text, up) => { $('state').textContent = text; $('state').className = up ? 'pill up' : 'pill'; };
   const nameOf = (userIds, fd) => (userIds && userIds[fd]) || 'fd ' + fd;
-  client.on('ready', () => {
-    setState('connected', true);
-    $('fd').textContent = String(client.fd ?? '–');
+  client.on('ready', () => setState('connected', true));
+  // The fd comes in connection-info, after ready: a new one on every reconnect.
+  client.on('fd', (fd) => {
+    $('fd').textContent = String(fd);
     if (!outage) return;
     outage = undefined;
     $('reconnects').textContent = String(++reconnects);
-    add('Reconnected as fd ' + client.fd + (client.options.channel ? '; re-joined ' + client.options.channel : ''), 'sys');
+    add('Reconnected as fd ' + fd + (client.options.channel ? '; re-joined ' + client.options.channel : ''), 'sys');
   });
   client.on('close', () => {
     setState('disconnected', false);
