@@ -67,6 +67,13 @@ test('the dashboard in headless Chromium shows moving charts, per-worker rates, 
   assert.deepEqual(await page.locator('#channels tbody tr').first().locator('td').allTextContents(), ['busy-room', 'native', '4']);
   await page.locator('#apps tbody tr', { hasText: 'app-1' }).waitFor();
   assert.equal(await page.locator('canvas').count(), 4, 'four uPlot charts');
+  // Two native channels and one Pusher channel.
+  await page.locator('#t-channels', { hasText: '3' }).waitFor();
+  // Each chart fills its card, whatever the window's width.
+  for (const id of ['c-connections', 'c-trouble']) {
+    const [card, plot] = await Promise.all([page.locator(`#${id}`).boundingBox(), page.locator(`#${id} canvas`).boundingBox()]);
+    assert.ok(card && plot && Math.abs(card.width - plot.width) < 24, `${id}: chart ${plot?.width} px wide in a card of ${card?.width} px`);
+  }
   assert.match((await page.locator('#meta').textContent()) ?? '', /^2 workers · 1 task thread · updated /);
   // A few more seconds of history make the charts show motion in the screenshot.
   await page.waitForFunction('performance.now() > 4000', undefined, { timeout: 10_000 });

@@ -59,8 +59,10 @@ export const DASHBOARD_PAGE = `<!doctype html>
   const url = '/conveyor/dashboard/stats' + (token ? '?token=' + encodeURIComponent(token) : '');
   const KEEP = 180;
   const series = { t: [], connections: [], channels: [], in: [], out: [], rss: [], slow: [], refused: [], givenUp: [] };
+  // As wide as its card, on every resize: a fixed width left wide cards half empty.
+  const widthOf = (id) => Math.max(200, $(id).clientWidth);
   const chart = (id, names, colors) => new uPlot({
-    width: 420, height: 180, legend: { live: false },
+    width: widthOf(id), height: 180, legend: { live: false },
     axes: [{}, { size: 60 }],
     series: [{}, ...names.map((label, i) => ({ label, stroke: colors[i], width: 2, points: { show: false } }))],
   }, [[], ...names.map(() => [])], $(id));
@@ -70,7 +72,10 @@ export const DASHBOARD_PAGE = `<!doctype html>
     memory: chart('c-memory', ['RSS'], ['#5b6578']),
     trouble: chart('c-trouble', ['slow consumers', 'refused across workers', 'acks given up'], ['#b3261e', '#e0a03f', '#8a93a5']),
   };
-  const sum = (workers, key) => workers.reduce((total, w) => total + (w[key] ?? 0), 0);
+  new ResizeObserver(() => {
+    for (const [name, plot] of Object.entries(charts)) plot.setSize({ width: widthOf('c-' + name), height: 180 });
+  }).observe(document.querySelector('.grid'));
+  const sum = (rows, key) => rows.reduce((total, row) => total + (row[key] ?? 0), 0);
   let previous;
   const rows = (tbody, cells) => tbody.replaceChildren(...cells.map((row) => {
     const tr = document.createElement('tr');
@@ -100,7 +105,9 @@ export const DASHBOARD_PAGE = `<!doctype html>
     const push = (key, value) => { series[key].push(value); if (series[key].length > KEEP) series[key].shift(); };
     push('t', t);
     push('connections', stats.connections);
-    push('channels', stats.channels);
+    // Native channels and every Pusher app's, as the list of largest channels shows both.
+    const channels = stats.channels + sum(stats.pusherApps, 'channels');
+    push('channels', channels);
     push('in', total('framesReceived'));
     push('out', total('framesPublished'));
     push('rss', stats.rss / 1048576);
@@ -112,7 +119,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
     charts.memory.setData([series.t, series.rss]);
     charts.trouble.setData([series.t, series.slow, series.refused, series.givenUp]);
     $('t-connections').textContent = stats.connections;
-    $('t-channels').textContent = stats.channels;
+    $('t-channels').textContent = channels;
     $('t-in').textContent = Math.round(series.in.at(-1));
     $('t-out').textContent = Math.round(series.out.at(-1));
     $('t-rss').textContent = Math.round(stats.rss / 1048576) + ' MB';
