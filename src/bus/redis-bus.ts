@@ -14,7 +14,7 @@ export interface BusCounters {
   received: number;
   /** Publications that could not cross: Redis was away, or too many bytes were waiting for it. */
   failed: number;
-  /** Numbered frames of held topics that never arrived here (Redis cut the subscription meanwhile). */
+  /** Publications of held topics that never arrived here (Redis cut the subscription meanwhile). */
   missed: number;
   /** Bytes of publications handed to Redis and not yet answered. */
   pendingBytes: number;
@@ -24,6 +24,8 @@ export interface BusCounters {
 
 /** How often a node sends itself a probe through the bus, to know how far behind its subscription runs. */
 const PROBE_MS = 2000;
+/** Topics whose publication count a node keeps; past it the least recently published starts again at 1. */
+const NUMBERED_TOPICS = 100_000;
 /** A probe out this long is taken for lost and sent again. */
 const PROBE_LOST_MS = 30_000;
 
@@ -44,6 +46,10 @@ export class RedisBus {
   readonly counters: BusCounters = { published: 0, received: 0, failed: 0, missed: 0, pendingBytes: 0, lagMs: 0 };
   /** The last numbered frame seen of each held topic, to count the ones that never came. */
   private readonly lastSeen = new Map<string, { epoch: string; seq: number }>();
+  /** The number of the last publication this node sent of each topic (NUMBERED_TOPICS at most). */
+  private readonly sentSeq = new Map<string, number>();
+  /** Of each held topic, the last number seen from each node that published to it. */
+  private readonly lastFrom = new Map<string, Map<string, number>>();
   private probe: NodeJS.Timeout | undefined;
   private probeSentAt = 0;
   private overBound = false;
@@ -82,6 +88,7 @@ export class RedisBus {
   unsubscribe(topic: string): void {
     if (!this.topics.delete(topic)) return;
     this.lastSeen.delete(topic);
+    this.lastFrom.delete(topic);
     void this.call('unsubscribe', [this.channelOf(topic)]);
   }
 
@@ -91,8 +98,18 @@ export class RedisBus {
     for (let i = 0; i < channels.length; i += 500) await this.call('subscribe', channels.slice(i, i + 500));
   }
 
+  /**
+   * Publishes to the other nodes, numbered per topic from this node ("node\nn\njson"): a
+   * receiver that sees a number jump knows Redis dropped what was between, and counts it.
+   */
   publish(publication: Publication): void {
-    this.send(this.channelOf(publication.topic), `${this.node}\n${JSON.stringify(publication)}`);
+    const { topic } = publication;
+    const n = (this.sentSeq.get(topic) ?? 0) + 1;
+    if (!this.send(this.channelOf(topic), `${this.node}\n${n}\n${JSON.stringify(publication)}`)) return;
+    // Most recently published last, so that the oldest goes first past the bound.
+    this.sentSeq.delete(topic);
+    this.sentSeq.set(topic, n);
+    if (this.sentSeq.size > NUMBERED_TOPICS) this.sentSeq.delete(this.sentSeq.keys().next().value!);
   }
 
   control(message: ControlMessage): void {
@@ -152,17 +169,19 @@ export class RedisBus {
     return work;
   }
 
-  private send(channel: string, message: string): void {
+  /** Hands a message to Redis; false (counted as failed) when it could not be. */
+  private send(channel: string, message: string): boolean {
     const sent = this.linked() ? this.carry(message.length, () => (this.sharded ? (this.pub as Cluster).spublish(channel, message) : (this.pub as Redis).publish(channel, message))) : undefined;
     if (!sent) {
       this.counters.failed++;
-      return;
+      return false;
     }
     this.counters.published++;
     sent.catch(() => {
       this.counters.published--;
       this.counters.failed++;
     });
+    return true;
   }
 
   private checkPressure(): void {
@@ -232,6 +251,17 @@ export class RedisBus {
     else this.onPublication(publication);
   }
 
+  /** A node's publications of one topic come numbered in order: a jump means Redis dropped the ones between. */
+  private countGapFrom(node: string, topic: string, n: number): void {
+    if (!this.topics.has(topic)) return;
+    let nodes = this.lastFrom.get(topic);
+    if (!nodes) this.lastFrom.set(topic, (nodes = new Map()));
+    const last = nodes.get(node);
+    if (last !== undefined && n > last + 1) this.counters.missed += n - last - 1;
+    // Lower than before: that node restarted its numbering (a restart, or the topic left its bound).
+    nodes.set(node, n);
+  }
+
   /** Frames of one topic come numbered in order: a jump means Redis dropped the ones between. */
   private countGap(topic: string, epoch: string, seq: number): void {
     if (!this.topics.has(topic)) return;
@@ -260,11 +290,20 @@ export class RedisBus {
     const newline = message.indexOf('\n');
     // This node's own publications were delivered locally already.
     if (newline < 0 || message.slice(0, newline) === this.node) return;
-    const body = message.slice(newline + 1);
+    let body = message.slice(newline + 1);
     try {
       if (channel === this.controlChannel) return this.onControl(JSON.parse(body) as ControlMessage);
+      // Numbered per topic by its node (a node of an earlier version sends the JSON alone).
+      let n: number | undefined;
+      if (!body.startsWith('{')) {
+        const second = body.indexOf('\n');
+        n = Number(body.slice(0, second));
+        body = body.slice(second + 1);
+      }
+      const publication = JSON.parse(body) as Publication;
+      if (n !== undefined) this.countGapFrom(message.slice(0, newline), publication.topic, n);
       this.counters.received++;
-      this.onPublication(JSON.parse(body) as Publication);
+      this.onPublication(publication);
     } catch {
       // Another deployment's message under the same prefix, or a truncated one: not ours to deliver.
     }

@@ -234,7 +234,7 @@ export class ClusterNode {
       if (this.up && !this.stopped)
         this.log.error(
           { redis: where },
-          "Redis closed this node's bus subscription (it fell behind its client-output-buffer-limit, or was killed): what was published until it is back does not reach this node's members; with --history a rejoin with since recovers it, and conveyor_node_frames_missed_total counts the numbered frames missed",
+          "Redis closed this node's bus subscription (it fell behind its client-output-buffer-limit, or was killed): what was published until it is back does not reach this node's members; conveyor_node_frames_missed_total counts what was missed, and with --history a rejoin with since recovers it",
         );
     }, 100).unref();
   }

@@ -51,7 +51,7 @@ export async function renderMetrics(stats: ServerStats): Promise<string> {
       ['conveyor_node_publications_sent_total', 'Publications this node sent to the other nodes through Redis', cluster.published],
       ['conveyor_node_publications_received_total', 'Publications this node received from the other nodes', cluster.received],
       ['conveyor_node_publications_failed_total', 'Publications that could not reach the other nodes: Redis was away, or over twice --ipc-queue-limit waited for it', cluster.failed],
-      ['conveyor_node_frames_missed_total', 'Numbered frames (--history) of channels with members here that never arrived from Redis: a rejoin with since recovers them', cluster.missed],
+      ['conveyor_node_frames_missed_total', 'Frames of channels with members here that never arrived from Redis (it cut the subscription); with --history a rejoin with since recovers them', cluster.missed],
       ['conveyor_redis_disconnects_total', 'Times this node lost its link to Redis', cluster.redisDisconnects],
       ['conveyor_redis_bus_disconnects_total', "Times Redis closed this node's bus subscription while its commands went on (it fell behind client-output-buffer-limit pubsub)", cluster.busDisconnects],
       ['conveyor_redis_errors_total', 'Errors of the link to Redis (failed connection attempts included)', cluster.redisErrors],
