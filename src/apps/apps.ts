@@ -4,6 +4,9 @@ import { ConfigError } from '../errors.js';
 export const WEBHOOK_EVENTS = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
+/** One event of a webhook body, as Pusher sends it. */
+export type WebhookPayload = { name: WebhookEvent; channel: string } & Record<string, unknown>;
+
 export interface Webhook {
   url: string;
   /** The events sent to this URL; every event when absent. */

@@ -1,6 +1,22 @@
-import type { Publication } from '../ipc/messages.js';
+/** A topic as both sides name it: `ch:<channel>`, `lobby` (sockets in no channel) or `all`. */
+export type Topic = string;
 
-export type { Publication };
+/** A frame published to a topic, the same bytes for every recipient. */
+export interface Publication {
+  topic: Topic;
+  /** The message; for a binary one, its bytes in base64 (JSON carries no bytes). */
+  frame: string;
+  binary?: true;
+  /** Present when acknowledgments are on: recipients must ack this id. */
+  ackId?: string;
+  /** A socket (by fd) that must not receive it, on whichever worker it is. */
+  except?: number;
+  /** With --history: a channel frame for the primary to number and keep before anyone gets it. */
+  keep?: true;
+  /** With --history: its number in the channel; members get it on the channel's history topic. */
+  seq?: number;
+}
+
 
 /**
  * How full the way out of this worker is: `clear`; `congested`, when the heaviest senders

@@ -3,15 +3,6 @@
  * acknowledgment id, which each delivery gets afresh.
  */
 
-/** The uWS topic of a channel's sequenced frames: members get them once their replay is out. */
-export function historyTopic(topic: string): string {
-  return `h|${topic}`;
-}
-
-/** Whether frames published to `topic` are numbered: with --history, a channel's text frames. */
-export function isNumbered(history: number, topic: string): boolean {
-  return history > 0 && topic.startsWith('ch:');
-}
 
 /**
  * A frame published with `ackId` (or none) without its id and closing brace: where `"seq"`

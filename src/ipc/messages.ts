@@ -2,81 +2,11 @@
  * Every message between the primary and the event workers, as one discriminated union per
  * direction. Both sides import these types; nothing else crosses the cluster channel.
  */
-import type { ChannelStats, PresenceMember } from '../registry/pusher-registry.js';
-import type { SharedRoster } from './roster-share.js';
-import type { HistoryCounters } from '../history/memory-history.js';
+import type { EngineStats, RegistryCall } from '../registry/engine.js';
 import type { TaskRequest, TaskResult } from '../tasks/types.js';
-import type { Replay } from '../history/sequenced-frame.js';
+import type { Publication, Topic } from '../bus/bus.js';
 
-/** A topic as both sides name it: `ch:<channel>`, `lobby` (sockets in no channel) or `all`. */
-export type Topic = string;
-
-/** A frame published to a topic, the same bytes for every recipient. */
-export interface Publication {
-  topic: Topic;
-  /** The message; for a binary one, its bytes in base64 (JSON carries no bytes). */
-  frame: string;
-  binary?: true;
-  /** Present when acknowledgments are on: recipients must ack this id. */
-  ackId?: string;
-  /** A socket (by fd) that must not receive it, on whichever worker it is. */
-  except?: number;
-  /** With --history: a channel frame for the primary to number and keep before anyone gets it. */
-  keep?: true;
-  /** With --history: its number in the channel; members get it on the channel's history topic. */
-  seq?: number;
-}
-
-export type RegistryRequest =
-  | { op: 'join'; fd: number; channel: string }
-  | { op: 'leave'; fd: number }
-  | { op: 'assoc'; fd: number; userId: string | number }
-  | { op: 'mint-token'; channel: string | null }
-  | { op: 'admit-token'; token: string }
-  | { op: 'consume-token'; token: string; channel: string }
-  | { op: 'has-members'; channel: string }
-  | { op: 'admit-address'; address: string; limit: number }
-  | { op: 'stats' }
-  | { op: 'pusher-open'; fd: number; app: string; maxConnections: number }
-  | { op: 'pusher-join'; fd: number; channel: string; member?: PresenceMember; maxMembers: number }
-  | { op: 'pusher-leave'; fd: number; channel: string }
-  | { op: 'pusher-signin'; fd: number; userId: string }
-  | { op: 'pusher-channels'; app: string; prefix: string; userCount: boolean }
-  | { op: 'pusher-channel'; app: string; channel: string }
-  | { op: 'pusher-users'; app: string; channel: string }
-  | { op: 'pusher-terminate'; app: string; userId: string }
-  | { op: 'dashboard' }
-  | { op: 'group-join'; fd: number; topic: string }
-  | { op: 'group-leave'; fd: number; topic: string }
-  | { op: 'history-replay'; channel: string; since: number; epoch?: string; limit?: number; maxBytes?: number }
-  | { op: 'history-publish'; channel: string; frame: string; ackId?: string };
-
-export interface RegistryResults {
-  join: null;
-  leave: null;
-  assoc: null;
-  /** A token, or how many seconds until one can be minted when the cap is reached. */
-  'mint-token': { token: string } | { retryAfter: number };
-  'admit-token': boolean;
-  'consume-token': boolean;
-  'has-members': boolean;
-  'admit-address': boolean;
-  stats: ServerStats;
-  'pusher-open': boolean;
-  /** Over IPC the roster goes as a SharedRoster, once per worker while it stays the same. */
-  'pusher-join': { ok: true; roster?: SharedRoster; cached?: string | null } | { ok: false; reason: 'full' };
-  'pusher-leave': null;
-  'pusher-signin': null;
-  'pusher-channels': Record<string, { user_count?: number }>;
-  'pusher-channel': ChannelStats;
-  'pusher-users': string[];
-  'pusher-terminate': null;
-  dashboard: DashboardStats;
-  'group-join': null;
-  'group-leave': null;
-  'history-replay': Replay;
-  'history-publish': { seq: number };
-}
+export type { Publication, Topic };
 
 /** What a worker reports of itself once a second. */
 export interface WorkerUsage {
@@ -109,54 +39,28 @@ export interface WorkerStats extends WorkerUsage {
   connections: number;
 }
 
-export interface ServerStats {
-  connections: number;
-  channels: number;
+/** The server's numbers: the engine's, and what the primary adds of its processes. */
+export interface ServerStats extends EngineStats {
   /** Resident memory of the whole server (primary and workers), bytes. */
   rss: number;
-  /** Live temporary tokens the registry keeps. */
-  temporaryTokens: number;
   /** The task pool: threads, tasks waiting for a thread, tasks done since start. */
   tasks: { threads: number; queued: number; completed: number };
   workers: WorkerStats[];
-  /** With --history on one machine: bytes kept, and what --history-max-bytes took since start. */
-  history?: HistoryCounters;
   /** With Pusher apps: webhook requests delivered and given up, events dropped at the queue's bound, and bytes held now. */
   webhooks?: { delivered: number; failed: number; dropped: number; bytes: number };
-  /** With --redis: this node's id, the live nodes (itself included), and the link to Redis. */
-  node?: string;
-  nodes?: number;
-  redis?: 'up' | 'down';
-  /** With --redis: publications across nodes, and the link's failures, since start. */
-  cluster?: {
-    published: number;
-    received: number;
-    failed: number;
-    missed: number;
-    pendingBytes: number;
-    lagMs: number;
-    redisDisconnects: number;
-    busDisconnects: number;
-    redisErrors: number;
-    nodesRemoved: number;
-  };
 }
 
-export type Request = { kind: 'registry'; body: RegistryRequest } | { kind: 'task'; body: TaskRequest };
+/** What a worker asks the primary: a registry operation, the server's numbers, or a task. */
+export type Request = { kind: 'registry'; call: RegistryCall } | { kind: 'stats'; view: 'stats' | 'dashboard' } | { kind: 'task'; body: TaskRequest };
 
 export type WorkerMessage =
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; reason: string }
   | { type: 'publish'; publication: Publication }
-  /** `native` sockets count in the native topics (fanout, channel-less broadcast); Pusher ones do not. */
-  | { type: 'open'; fd: number; address?: string; native: boolean; /** A Pusher socket of an app without a connection quota: counted for it at once. */ pusherApp?: string }
-  /** The last event of a cache channel, kept for its next subscribers. */
-  | { type: 'pusher-cache'; app: string; channel: string; frame: string }
+  /** A one-way registry operation (a socket opened or closed, a cache channel's last event, an address given back). */
+  | { type: 'registry'; call: RegistryCall }
   /** A client event, for the app's webhooks. */
   | { type: 'pusher-client-event'; app: string; channel: string; event: string; data: unknown; socketId: string; userId?: string }
-  /** A handshake admitted by admit-address did not become a socket. */
-  | { type: 'release-address'; address: string }
-  | { type: 'close'; fd: number }
   | { type: 'request'; id: number; request: Request }
   | { type: 'need-fds' }
   /** This worker took in the interest change `seq`. */

@@ -4,19 +4,23 @@ import type { LogSink } from '../log-file.js';
 import { effectiveWorkers, redactConfig, type ServerConfig } from '../config.js';
 import { ListenError } from '../errors.js';
 import { isBatch } from '../ipc/batch-queue.js';
+import { WORKER_CONFIG_ENV, WORKER_NODE_ENV } from '../ipc/worker-env.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log.js';
-import { MemoryRegistry } from '../registry/memory-registry.js';
+import type { Engine } from '../registry/engine.js';
 import { TopicWorkers } from '../registry/topic-workers.js';
+import { AppDirectory } from '../apps/apps.js';
+import { createEngine } from './create-engine.js';
+import { Announcer } from './announcer.js';
 import { Router } from './router.js';
-import { ClusterNode } from './cluster-node.js';
+import { ServerNumbers } from './server-stats.js';
+import { WebhookDispatcher } from './webhooks.js';
 import { WaitingListener } from './waiting-listener.js';
 import { assertPortFree, listenerHandoverEnabled, pickFreePort } from './port-check.js';
 import { TaskPool } from './task-pool.js';
 import { forwardWorkerOutput, workerStdio } from './worker-output.js';
 
-/** Environment variable through which a forked event worker receives the resolved config. */
-export const WORKER_CONFIG_ENV = 'CONVEYOR_WORKER_CONFIG';
+export { WORKER_CONFIG_ENV };
 
 const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 30_000;
@@ -45,12 +49,10 @@ export interface PrimaryOptions {
  * SIGHUP, drains them on SIGTERM/SIGINT, and owns the registry, router and task pool.
  */
 export class Supervisor {
-  private readonly topics = new TopicWorkers();
-  private readonly registry = new MemoryRegistry(this.topics);
   private readonly pool: TaskPool;
   private readonly router: Router;
-  /** With --redis: this process as one node of several. */
-  private readonly cluster: ClusterNode | undefined;
+  /** The server's state: in this process, or this node's part of it in Redis. */
+  private readonly engine: Engine;
   private readonly slots = new Map<number, Slot>();
   private state: State = 'starting';
   private port: number;
@@ -66,18 +68,13 @@ export class Supervisor {
   ) {
     this.port = config.port;
     this.pool = new TaskPool(config.taskWorkers, {});
-    this.cluster =
-      config.redis === undefined
-        ? undefined
-        : new ClusterNode(config.redis, config.redisPrefix, log, {
-            up: () => this.router.clusterUp(),
-            down: () => this.router.clusterDown(),
-            publication: (publication) => this.router.fromNode(publication),
-            control: (message) => this.router.control(message),
-            deadNode: (node) => this.router.removeNode(node),
-            pressure: () => this.router.checkFlow(),
-          }, config.ipcQueueLimit);
-    this.router = new Router(config, this.registry, this.topics, this.pool, log, this.cluster);
+    const topics = new TopicWorkers();
+    const apps = new AppDirectory(config.pusherApps);
+    const webhooks = new WebhookDispatcher(apps, this.pool, log);
+    const announcer = new Announcer(config, webhooks);
+    this.engine = createEngine(config, topics, announcer, apps, log);
+    const numbers = new ServerNumbers(this.engine, this.pool, config.pusherApps.length > 0 ? webhooks : undefined);
+    this.router = new Router(config, this.engine, topics, this.pool, numbers, announcer, log);
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
@@ -95,16 +92,10 @@ export class Supervisor {
       throw error;
     }
     // Workers' stderr, and with a log file their stdout, come through the primary (worker-output.ts).
-    // A node needs Redis before it can number its sockets uniquely across nodes. Meanwhile the
-    // port answers 503 (plain HTTP: with TLS a probe would not understand it, so nothing listens).
-    if (this.cluster) {
-      const waiting = this.config.tlsCert ? undefined : await WaitingListener.open(this.config.host, this.port);
-      try {
-        await this.cluster.start();
-      } finally {
-        await waiting?.close();
-      }
-    }
+    // An engine that waits for Redis has the port answer 503 meanwhile (plain HTTP: with TLS a
+    // probe would not understand it, so nothing listens).
+    const nothing = { close: async (): Promise<void> => {} };
+    await this.engine.start(async () => (this.config.tlsCert ? nothing : ((await WaitingListener.open(this.config.host, this.port)) ?? nothing)));
     cluster.setupPrimary({ exec: this.options.workerEntry, args: [], stdio: workerStdio(this.options.logSink) });
     this.installSignals();
     const count = effectiveWorkers(this.config);
@@ -126,32 +117,14 @@ export class Supervisor {
     return this.port;
   }
 
-  /**
-   * A node that stops takes its own members out at once (the others need not wait for its
-   * heartbeat to lapse), then closes its Redis connections.
-   */
-  private async leaveCluster(): Promise<void> {
-    const node = this.cluster;
-    if (!node) return;
-    try {
-      await this.router.settled();
-      if (node.redisUp) {
-        await this.router.removeNode(node.id);
-        await node.registry.forget(node.id);
-      }
-    } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'could not take this node out of Redis: the others will when its heartbeat lapses');
-    }
-    await node.stop();
-  }
-
   /** Resolves with the exit code once the server has stopped. */
   whenStopped(): Promise<number> {
     return this.exited;
   }
 
   private fork(): Slot {
-    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }), ...(this.cluster ? { CONVEYOR_NODE_ID: this.cluster.id } : {}) });
+    const nodeId = this.engine.nodeId;
+    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }), ...(nodeId !== undefined ? { [WORKER_NODE_ENV]: nodeId } : {}) });
     this.router.attach(worker);
     forwardWorkerOutput(worker, this.options.logSink);
     let resolveListening!: (port: number) => void;
@@ -276,7 +249,7 @@ export class Supervisor {
   }
 
   private async finish(): Promise<void> {
-    await this.leaveCluster();
+    await this.engine.stop();
     await this.pool.close().catch(() => {});
     this.log.info({ code: this.exitCode }, 'stopped');
     this.resolveExited(this.exitCode);
@@ -286,7 +259,7 @@ export class Supervisor {
     this.state = 'draining';
     this.exitCode = code;
     for (const slot of this.slots.values()) slot.worker.process.kill('SIGKILL');
-    await this.leaveCluster();
+    await this.engine.stop();
     await this.pool.close().catch(() => {});
     this.resolveExited(code);
   }

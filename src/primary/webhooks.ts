@@ -1,11 +1,9 @@
-import type { AppDirectory, PusherApp, WebhookEvent } from '../apps/apps.js';
+import type { AppDirectory, PusherApp, WebhookPayload } from '../apps/apps.js';
 import type { Logger } from '../log.js';
 import { hmacHex } from '../protocol/pusher/signatures.js';
 import type { TaskPool } from './task-pool.js';
 import { jsonSize } from '../ipc/message-size.js';
 
-/** One event of a webhook body, as Pusher sends it. */
-export type WebhookPayload = { name: WebhookEvent; channel: string } & Record<string, unknown>;
 
 /** Events wait this long to be sent together, one request per app and URL. */
 const BATCH_MS = 250;

@@ -5,11 +5,8 @@ import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';
 import type { Mount, WorkerServices } from './mount.js';
 import { RefusalLog } from './refusal-log.js';
+import { groupTopic, splitGroupTopic } from '../topics.js';
 
-/** A group's topic: the app's path keeps groups of different apps apart. */
-export function groupTopic(path: string, group: string): string {
-  return `g:${path}:${group}`;
-}
 
 /** What the handshake keeps for an app socket: only app sockets pay for their headers. */
 export interface AppHandshake {
@@ -189,11 +186,4 @@ export class AppMount implements Mount {
       failed(error);
     }
   }
-}
-
-/** `g:<path>:<group>` back into its path and group (paths have no colon, groups may). */
-export function splitGroupTopic(topic: string): [string, string] {
-  const rest = topic.slice(2);
-  const colon = rest.indexOf(':');
-  return [rest.slice(0, colon), rest.slice(colon + 1)];
 }

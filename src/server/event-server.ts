@@ -3,7 +3,6 @@ import { effectiveWorkers as workerCount, type ServerConfig } from '../config.js
 import { HttpErrors } from '../errors.js';
 import type { Bus, Publication } from '../bus/bus.js';
 import type { Readiness, WorkerUsage } from '../ipc/messages.js';
-import { historyTopic, isNumbered } from '../history/sequenced-frame.js';
 import type { PrimaryLink } from '../ipc/primary-link.js';
 import type { Logger } from '../log.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
@@ -19,13 +18,14 @@ import type { Mount, PublishOptions, WorkerServices } from './mount.js';
 import { NativeMount } from './native-mount.js';
 import { originChecker } from './origins.js';
 import { PusherMount } from './pusher-mount.js';
-import { AppMount, groupTopic } from './app-mount.js';
+import { AppMount } from './app-mount.js';
 import { HookRunner } from './hook-runner.js';
 import type { CustomRoute, RouteContext, ServerHooks, WebSocketApp } from '../embed/types.js';
 import type { HttpRoute } from '../transport/http.js';
 import { RefusalLog } from './refusal-log.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { FloodControl } from './token-bucket.js';
+import { groupTopic, historyTopic, isNumbered } from '../topics.js';
 
 /** What an embedder gives createServer() beside the options. */
 export interface Embedding {
@@ -37,6 +37,7 @@ export interface Embedding {
 
 export interface EventServerDeps {
   config: ServerConfig;
+  nodeId?: string;
   link: PrimaryLink;
   bus: Bus;
   registry: Registry;
@@ -66,6 +67,7 @@ const HEAVY_SENDER_SHARE = 1 / 64;
  */
 export class EventServer implements WorkerServices {
   readonly config: ServerConfig;
+  readonly nodeId: string | undefined;
   readonly log: Logger;
   readonly registry: Registry;
   readonly tasks: TaskRunner;
@@ -104,6 +106,7 @@ export class EventServer implements WorkerServices {
   constructor(private readonly deps: EventServerDeps) {
     const { config, link, bus, log } = deps;
     this.config = config;
+    this.nodeId = deps.nodeId;
     this.log = log;
     this.registry = deps.registry;
     this.tasks = deps.tasks;

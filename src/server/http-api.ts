@@ -6,12 +6,12 @@ import { envelope } from '../protocol/native/envelope.js';
 import type { Hub } from '../protocol/native/hub.js';
 import type { Readiness } from '../ipc/messages.js';
 import type { Registry } from '../registry/registry.js';
-import { channelTopic } from '../registry/topics.js';
 import { secretsEqual } from '../tokens.js';
 import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../transport/http.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { channelTopic } from '../topics.js';
 
 export interface HttpApiDeps {
   config: ServerConfig;
@@ -58,7 +58,7 @@ export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
     }
     const problem = typeof channel === 'string' ? channelNameProblem(channel) : undefined;
     if (problem) return jsonReply(400, { error: problem });
-    const minted = await registry.mintToken(typeof channel === 'string' && channel !== '' ? channel : null);
+    const minted = await registry.mintToken(...(typeof channel === 'string' && channel !== '' ? [channel] : []));
     if ('retryAfter' in minted) {
       return { ...jsonReply(503, { error: HttpErrors.tooManyTokens(config.tempTokenMax) }), headers: { 'retry-after': String(minted.retryAfter) } };
     }

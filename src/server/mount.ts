@@ -21,6 +21,8 @@ export interface PublishOptions {
 /** What the worker shell offers the protocols it mounts: sockets by fd, topics, the bus, shared state. */
 export interface WorkerServices {
   readonly config: ServerConfig;
+  /** With several nodes, this worker's node: ids it makes are unique across nodes. */
+  readonly nodeId: string | undefined;
   readonly log: Logger;
   readonly registry: Registry;
   readonly tasks: TaskRunner;

@@ -1,12 +1,11 @@
 import cluster from 'node:cluster';
 import { FrameErrors, HttpErrors, ServiceUnavailable } from '../errors.js';
-import { REPLAY_SOCKET_PART_BYTES, historyTopic, isNumbered, withId, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
+import { REPLAY_SOCKET_PART_BYTES, withId, type Replay, type ReplayRequest } from '../history/sequenced-frame.js';
 import type { Publication } from '../ipc/messages.js';
 import type { ActionDefinition } from '../protocol/native/action.js';
 import { envelope } from '../protocol/native/envelope.js';
 import type { Hub, Recovery, ProtocolOptions, Session } from '../protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../protocol/native/protocol.js';
-import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../registry/topics.js';
 import type { FanoutItem } from '../tasks/types.js';
 import { secretsEqual } from '../tokens.js';
 import type { HandshakeInfo } from '../transport/app.js';
@@ -15,6 +14,7 @@ import type { HttpRoute } from '../transport/http.js';
 import { AckTracker } from './ack-tracker.js';
 import { nativeRoutes } from './http-api.js';
 import type { HandshakeRefusalOf, Mount, WorkerServices } from './mount.js';
+import { ALL_TOPIC, LOBBY_TOPIC, channelTopic, historyTopic, isNumbered } from '../topics.js';
 
 /** A socket's protocol session and what the mount adds to it, in one object per socket. */
 interface NativeSocket extends NativeSession {
@@ -56,7 +56,7 @@ export class NativeMount implements Mount, Hub {
   private readonly topicMembers = new Map<string, Set<number>>();
   private readonly tracksMembers: boolean;
   /** Ack ids are unique per worker, and with several nodes per node too. */
-  private readonly ackPrefix = `${process.env['CONVEYOR_NODE_ID'] ? `${process.env['CONVEYOR_NODE_ID']}.` : ''}${cluster.worker?.id ?? 0}-`;
+  private readonly ackPrefix: string;
   private nextAck = 0;
   /** Sockets whose next replay part waits for them to drain. */
   private readonly awaitingDrain = new Map<number, () => void>();
@@ -67,6 +67,7 @@ export class NativeMount implements Mount, Hub {
     actions: readonly ActionDefinition[],
   ) {
     const { config, log } = services;
+    this.ackPrefix = `${services.nodeId !== undefined ? `${services.nodeId}.` : ''}${cluster.worker?.id ?? 0}-`;
     this.options = { token: config.token, broadcastSelf: config.broadcastSelf, ack: config.ack };
     this.tracksMembers = config.ack;
     this.protocol = new NativeProtocol(this, log, actions, {
@@ -374,7 +375,9 @@ export class NativeMount implements Mount, Hub {
       for (;;) {
         let next: number | undefined;
         let epoch = '';
-        await this.services.registry.historyReplay(request, (part) => {
+        await this.services.registry.inOrder(
+          'historyReplay',
+          (part) => {
           // Synchronously as the answer arrives: the next publication in the same batch is live.
           if (!here()) return;
           // A later part that finds frames gone (or a new epoch) says so again.
@@ -386,7 +389,9 @@ export class NativeMount implements Mount, Hub {
           }
           ({ next, epoch } = part);
           if (next === undefined) this.subscribe(socket, topic);
-        });
+          },
+          request,
+        );
         if (next === undefined || !here()) return;
         await this.writable(socket.connection);
         if (!here()) return;

@@ -5,7 +5,7 @@ import { channelType } from '../protocol/pusher/channels.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from '../protocol/pusher/frames.js';
 import { pusherApiRoutes } from '../protocol/pusher/http-api.js';
 import { PusherProtocol, socketIdOf, type PusherHub, type PusherSession } from '../protocol/pusher/protocol.js';
-import type { PresenceMember, PusherJoinResult } from '../registry/pusher-registry.js';
+import type { PresenceMember, PusherJoinResult } from '../registry/engine.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
 import type { HttpRoute } from '../transport/http.js';

@@ -2,23 +2,25 @@ import { IpcBus } from '../bus/ipc-bus.js';
 import type { ServerConfig } from '../config.js';
 import { PrimaryLink } from '../ipc/primary-link.js';
 import { createLogger } from '../log.js';
-import { IpcRegistry } from '../registry/ipc-registry.js';
+import { ipcRegistry } from '../registry/ipc-registry.js';
 import { TaskRunner } from '../tasks/task-runner.js';
 import { EventServer, type Embedding } from './event-server.js';
 import cluster from 'node:cluster';
+import { WORKER_NODE_ENV } from '../ipc/worker-env.js';
 
 /**
  * Runs this process as one event worker: connects to the primary, listens on the port the
  * primary names, and drains when told to.
  */
-export function runEventWorker(config: ServerConfig, embedding: Partial<Embedding> = {}): void {
+export function runEventWorker(config: ServerConfig, embedding: Partial<Embedding> = {}, nodeId = process.env[WORKER_NODE_ENV]): void {
   const log = createLogger(config.logLevel, { worker: cluster.worker?.id ?? 0 });
   const link = new PrimaryLink();
   const server = new EventServer({
     config,
+    ...(nodeId !== undefined ? { nodeId } : {}),
     link,
     bus: new IpcBus(link, config.ipcQueueLimit, config.redis !== undefined),
-    registry: new IpcRegistry(link),
+    registry: ipcRegistry(link),
     tasks: new TaskRunner(link),
     log,
     embedding: { actions: embedding.actions ?? [], apps: embedding.apps ?? [], hooks: embedding.hooks ?? {}, routes: embedding.routes ?? [] },

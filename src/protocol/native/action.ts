@@ -1,6 +1,7 @@
 import { FrameErrors } from '../../errors.js';
 import { envelope } from './envelope.js';
 import type { Hub, Session } from './hub.js';
+import { LOBBY_TOPIC, channelTopic } from '../../topics.js';
 
 /** A client frame: a JSON object with a string `action`. */
 export type ClientFrame = Record<string, unknown> & { action: string };
@@ -24,7 +25,7 @@ export class ActionContext {
   broadcast(action: string, data: unknown, options: { includeSelf?: boolean } = {}): void {
     const ackId = this.hub.newAckId();
     const frame = envelope(action, data, this.session.fd, ackId);
-    const topic = this.session.channel === null ? 'lobby' : `ch:${this.session.channel}`;
+    const topic = this.session.channel === null ? LOBBY_TOPIC : channelTopic(this.session.channel);
     this.publish(topic, frame, ackId, !options.includeSelf);
   }
 

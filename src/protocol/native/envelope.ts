@@ -1,3 +1,4 @@
+import type { PresenceSnapshot } from '../../registry/engine.js';
 /**
  * The server → client envelope: `{"action","data","fd"}` in that order, `fd` only when a
  * socket caused the frame, `id` last when acknowledgments are on.
@@ -17,12 +18,6 @@ export function acknowledgeReply(id: string): string {
   return JSON.stringify({ action: 'acknowledge-action', data: id });
 }
 
-export interface PresenceSnapshot {
-  fds: number[];
-  userIds: Record<string, string | number>;
-  /** Members, when `fds` does not list them all (a channel too large to list). */
-  count?: number;
-}
 
 /**
  * A presence frame. Above `maxMembers`, or when the member list would make the frame

@@ -28,13 +28,3 @@ export function channelNameProblem(name: unknown): string | undefined {
   if (!NAME_PATTERN.test(name)) return 'Channel name may only contain letters, digits and _ - = @ , . ;';
   return undefined;
 }
-
-/** The uWS topic of an app's channel; the prefix keeps it apart from native topics. */
-export function pusherTopic(appId: string, channel: string): string {
-  return `p:${appId}:${channel}`;
-}
-
-/** The topic every signed-in connection of a user subscribes to, for server-to-user events. */
-export function userTopic(appId: string, userId: string): string {
-  return `pu:${appId}:${userId}`;
-}

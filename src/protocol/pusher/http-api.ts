@@ -3,8 +3,9 @@ import { ServiceUnavailable } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../registry/registry.js';
 import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../../transport/http.js';
-import { USER_CHANNEL_PREFIX, channelNameProblem, channelType, pusherTopic, userTopic } from './channels.js';
+import { USER_CHANNEL_PREFIX, channelNameProblem, channelType } from './channels.js';
 import { apiRequestProblem } from './signatures.js';
+import { pusherTopic, userTopic } from '../../topics.js';
 
 export interface PusherApiDeps {
   apps: AppDirectory;

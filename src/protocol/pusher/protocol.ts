@@ -1,11 +1,12 @@
 import type { PusherApp } from '../../apps/apps.js';
 import type { Logger } from '../../log.js';
-import type { PresenceMember, PusherJoinResult } from '../../registry/pusher-registry.js';
+import type { PresenceMember, PusherJoinResult } from '../../registry/engine.js';
 import { TokenBucket } from '../../server/token-bucket.js';
-import { USER_CHANNEL_PREFIX, channelNameProblem, channelType, pusherTopic, userTopic } from './channels.js';
+import { USER_CHANNEL_PREFIX, channelNameProblem, channelType } from './channels.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from './frames.js';
 import { channelAuthValid, signinValid } from './signatures.js';
 import { nestsDeeperThan } from '../json-depth.js';
+import { pusherTopic, userTopic } from '../../topics.js';
 
 /** One Pusher connection's state. */
 export interface PusherSession {
@@ -164,7 +165,7 @@ export class PusherProtocol {
       return refuse(`Presence channel ${channel} is full (${session.app.maxPresenceMembers} members)`, 403, 'LimitReached');
     }
     (session.channels ??= new Map()).set(channel, member);
-    this.hub.send(session, result.presence !== undefined ? this.rosterFrame(channel, result.presence) : pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
+    this.hub.send(session, result.roster !== undefined ? this.rosterFrame(channel, result.roster.json) : pusherFrame('pusher_internal:subscription_succeeded', '{}', channel));
     if (cache) {
       if (result.cached) this.hub.send(session, result.cached);
       else this.hub.send(session, pusherFrame('pusher:cache_miss', '{}', channel));

@@ -1,7 +1,7 @@
-import type { PresenceSnapshot } from '../protocol/native/envelope.js';
-import { newTemporaryToken } from '../tokens.js';
-import { TopicWorkers } from './topic-workers.js';
-import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from './topics.js';
+import type { MembershipChange, PresenceSnapshot } from '../engine.js';
+import { newTemporaryToken } from '../../tokens.js';
+import { TopicWorkers } from '../topic-workers.js';
+import { ALL_TOPIC, LOBBY_TOPIC, channelTopic } from '../../topics.js';
 
 interface SocketEntry {
   worker: number;
@@ -34,19 +34,12 @@ interface TemporaryToken {
   expiresAt: number;
 }
 
-/** A membership change that the remaining members may need to hear about. */
-export interface MembershipChange {
-  fd: number;
-  channel: string;
-  snapshot: PresenceSnapshot;
-}
-
 /**
  * Global state of one server: which socket is where, user ids, and temporary tokens.
  * Lives in the primary; workers reach it through the router. Also counts, per topic, the
  * members each worker has, so the router forwards a topic's traffic only where it lands.
  */
-export class MemoryRegistry {
+export class NativeRegistry {
   private readonly sockets = new Map<number, Socket>();
   private readonly channels = new Map<string, Set<number>>();
   private readonly tokens = new Map<string, TemporaryToken>();

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { redactRedisUrls } from '../config.js';
-import { RedisBus, type ControlMessage } from '../bus/redis-bus.js';
-import type { Publication } from '../ipc/messages.js';
-import type { Logger } from '../log.js';
-import { connectRedis, type RedisClient } from '../redis/connection.js';
-import { RedisRegistry } from '../registry/redis-registry.js';
+import { redactRedisUrls } from '../../config.js';
+import { RedisNodeLink, type ControlMessage } from './node-link.js';
+import type { Publication } from '../../bus/bus.js';
+import type { Logger } from '../../log.js';
+import { connectRedis, type RedisClient } from '../../redis/connection.js';
+import { RedisRegistry } from './redis-registry.js';
 
 /** A node stamps itself alive this often… */
 const HEARTBEAT_MS = 2000;
@@ -22,7 +22,7 @@ export interface ClusterEvents {
   control(message: ControlMessage): void;
   /** `node` stopped beating: this node won the right to take its state out. */
   deadNode(node: string): Promise<void>;
-  /** What waits for Redis crossed its bound or came back under it (RedisBus.congested). */
+  /** What waits for Redis crossed its bound or came back under it (RedisNodeLink.congested). */
   pressure(): void;
 }
 
@@ -43,7 +43,7 @@ export interface ClusterCounters {
 export class ClusterNode {
   readonly id = randomBytes(4).toString('hex');
   readonly registry: RedisRegistry;
-  readonly bus: RedisBus;
+  readonly link: RedisNodeLink;
   readonly counters: ClusterCounters = { redisDisconnects: 0, busDisconnects: 0, redisErrors: 0, nodesRemoved: 0 };
   private readonly commands: RedisClient;
   private readonly subscriber: RedisClient;
@@ -73,7 +73,7 @@ export class ClusterNode {
     this.commands = connectRedis(spec, `conveyor-${this.id}`);
     this.subscriber = connectRedis(spec, `conveyor-${this.id}-bus`, 'subscriptions');
     this.registry = new RedisRegistry(this.commands, prefix, this.id);
-    this.bus = new RedisBus(
+    this.link = new RedisNodeLink(
       this.commands,
       this.subscriber,
       prefix,
@@ -93,7 +93,7 @@ export class ClusterNode {
     this.commands.on('ready', () => void this.linkUp(where));
     this.subscriber.on('ready', () => {
       this.subscribed = true;
-      void this.bus.resubscribe();
+      void this.link.resubscribe();
     });
     this.subscriber.on('close', () => this.subscriptionDown(where));
     this.commands.on('close', () => this.linkDown(where));
@@ -121,7 +121,7 @@ export class ClusterNode {
     }
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
-    this.bus.startProbe();
+    this.link.startProbe();
     await this.beat();
   }
 
@@ -145,7 +145,7 @@ export class ClusterNode {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.heartbeat);
-    this.bus.stopProbe();
+    this.link.stopProbe();
     await Promise.allSettled([this.commands.quit(), this.subscriber.quit()]);
   }
 
@@ -207,16 +207,16 @@ export class ClusterNode {
   }
 
   private pressure(limit: number): void {
-    const congested = this.bus.congested;
+    const congested = this.link.congested;
     if (!congested) this.overflowLogged = false;
-    this.log.warn({ pendingBytes: this.bus.counters.pendingBytes, limit }, congested ? 'too many bytes waiting for Redis: holding off heavy senders' : 'what waited for Redis went out');
+    this.log.warn({ pendingBytes: this.link.counters.pendingBytes, limit }, congested ? 'too many bytes waiting for Redis: holding off heavy senders' : 'what waited for Redis went out');
     this.events.pressure();
   }
 
   private overflow(limit: number): void {
     if (this.overflowLogged) return;
     this.overflowLogged = true;
-    this.log.error({ pendingBytes: this.bus.counters.pendingBytes, limit }, 'over twice --ipc-queue-limit waiting for Redis: publications to the other nodes are dropped until it drains (counted in conveyor_node_publications_failed_total)');
+    this.log.error({ pendingBytes: this.link.counters.pendingBytes, limit }, 'over twice --ipc-queue-limit waiting for Redis: publications to the other nodes are dropped until it drains (counted in conveyor_node_publications_failed_total)');
   }
 
   /**
@@ -227,7 +227,7 @@ export class ClusterNode {
   private subscriptionDown(where: string): void {
     if (!this.subscribed || this.stopped) return;
     this.subscribed = false;
-    this.bus.subscriptionLost();
+    this.link.subscriptionLost();
     this.counters.busDisconnects++;
     // Both connections close when Redis goes: only a cut of the subscription alone is news.
     setTimeout(() => {

@@ -1,4 +1,4 @@
-import type { TopicWorkers } from './topic-workers.js';
+import type { TopicWorkers } from '../topic-workers.js';
 
 /** A group got its first member anywhere, or lost its last; `fd` is the socket that caused it. */
 export interface GroupChange {

@@ -1,32 +1,14 @@
-import type { WebhookEvent } from '../apps/apps.js';
-import { channelType, pusherTopic, userTopic } from '../protocol/pusher/channels.js';
-import { topBy } from './memory-registry.js';
-import type { TopicWorkers } from './topic-workers.js';
-
-/** A presence member as a connection presented it in its signed channel_data. */
-export interface PresenceMember {
-  id: string;
-  info: unknown;
-}
+import type { WebhookEvent } from '../../apps/apps.js';
+import { channelType } from '../../protocol/pusher/channels.js';
+import type { ChannelStats, PresenceMember, PusherJoinResult, Roster } from '../engine.js';
+import { topBy } from './native-registry.js';
+import type { TopicWorkers } from '../topic-workers.js';
+import { pusherTopic, userTopic } from '../../topics.js';
 
 export interface PresenceRoster {
   count: number;
   ids: string[];
   hash: Record<string, unknown>;
-}
-
-/**
- * `presence` is the roster's JSON (a PresenceRoster): made once per change of the channel's
- * members, and sent to a worker once while it stays the same (RosterSender).
- */
-export type PusherJoinResult =
-  | { ok: true; presence?: string; cached?: string | null }
-  | { ok: false; reason: 'full' };
-
-export interface ChannelStats {
-  occupied: boolean;
-  subscription_count: number;
-  user_count?: number;
 }
 
 /** Something the server tells an app's webhooks, or the members of a presence channel. */
@@ -317,14 +299,14 @@ export class PusherRegistry {
     return this.connections.get(app) ?? 0;
   }
 
-  private extras(app: string, channel: string, state: ChannelState | undefined): { presence?: string; cached?: string | null } {
+  private extras(app: string, channel: string, state: ChannelState | undefined): { roster?: Roster; cached?: string | null } {
     const type = channelType(channel);
-    const out: { presence?: string; cached?: string | null } = {};
+    const out: { roster?: Roster; cached?: string | null } = {};
     if (type.kind === 'presence') {
       const users = state?.users ?? new Map<string, { info: unknown }>();
       const json = state?.roster ?? rosterJson([...users].map(([id, user]) => [id, user.info]));
       if (state) state.roster = json;
-      out.presence = json;
+      out.roster = { key: rosterKey(app, channel), json };
     }
     if (type.cache) {
       const entry = this.cache.get(`${app}\n${channel}`);
@@ -356,4 +338,9 @@ export function rosterJson(members: Iterable<readonly [string, unknown]>): strin
     hash[id] = info ?? null;
   }
   return JSON.stringify({ count: ids.length, ids, hash } satisfies PresenceRoster);
+}
+
+/** The name a channel's roster is shared under between the primary and a worker. */
+export function rosterKey(app: string, channel: string): string {
+  return `${app}\n${channel}`;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import type { Publication } from '../ipc/messages.js';
-import { isCluster, type RedisClient } from '../redis/connection.js';
-import { withId } from '../history/sequenced-frame.js';
+import type { Publication } from '../../bus/bus.js';
+import { isCluster, type RedisClient } from '../../redis/connection.js';
+import { withId } from '../../history/sequenced-frame.js';
 
 /** Messages every node hears, beside the publications. */
 export type ControlMessage = { op: 'pusher-terminate'; app: string; userId: string };
@@ -34,7 +34,7 @@ const PROBE_LOST_MS = 30_000;
  * node subscribes only to the topics it has members of. On a Redis Cluster it is sharded
  * pub/sub (SPUBLISH/SSUBSCRIBE): each topic's channel lives on its own shard.
  */
-export class RedisBus {
+export class RedisNodeLink {
   private readonly topics = new Set<string>();
   private readonly sharded: boolean;
   private readonly channelPrefix: string;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { RedisClient } from '../redis/connection.js';
+import type { RedisClient } from '../../redis/connection.js';
 import { AT_LEAST, COUNT_ADMIT, COUNT_RELEASE, HEARTBEAT, HISTORY_APPEND, HISTORY_READ, NODE_REPLACE, NODE_SET, TOKEN_ADMIT } from './redis-scripts.js';
-import { isCluster } from '../redis/connection.js';
+import { isCluster } from '../../redis/connection.js';
 
 /** A hash of node parts, as the scripts return it: field → (node → value). */
 export type NodeParts = Map<string, Record<string, unknown>>;
