@@ -79,9 +79,6 @@ export function createServer(options: CreateServerOptions = {}): ConveyorServer 
   const supervisor = new Supervisor(config, log, { workerEntry: entry });
   return {
     listen: async () => ({ port: await supervisor.start() }),
-    close: () => {
-      process.kill(process.pid, 'SIGTERM');
-      return supervisor.whenStopped();
-    },
+    close: () => supervisor.stop(),
   };
 }

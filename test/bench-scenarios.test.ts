@@ -176,7 +176,7 @@ test('the raw and Socket.IO protocols drive the comparison baselines', async (t)
     ['ws-loop-server.js', 'raw'],
     ['socketio-rooms-server.js', 'socketio'],
   ] as const) {
-    const server = await startServerProcess([fileURLToPath(new URL(`../src/bench/baselines/${file}`, import.meta.url)), '--port', '0']);
+    const server = await startServerProcess([fileURLToPath(new URL(`../scripts/bench-compare/baselines/${file}`, import.meta.url)), '--port', '0']);
     t.after(() => server.stop());
     const result = await runBench(options(`ws://127.0.0.1:${server.port}`, { protocol, connections: 10, publishers: 2, rate: 200 }));
     assert.equal(result.expected, result.sent * 10, file);

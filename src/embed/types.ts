@@ -3,7 +3,7 @@
  * protocols, and HTTP routes, all running in every event worker with the server's limits,
  * workers and (with Redis) nodes. Everything here is given to `createServer()`.
  */
-import type { HttpReply, HttpRequestInfo } from '../transport/http.js';
+import type { HttpReply, HttpRequestInfo } from '../http/routes.js';
 
 export type { HttpReply, HttpRequestInfo };
 

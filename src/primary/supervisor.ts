@@ -122,6 +122,15 @@ export class Supervisor {
     return this.exited;
   }
 
+  /** Drains as SIGTERM does (the embedding API's close()); resolves with the exit code once stopped. */
+  stop(): Promise<number> {
+    if (this.state !== 'draining') {
+      this.log.info('shutting down');
+      void this.drain();
+    }
+    return this.exited;
+  }
+
   private fork(): Slot {
     const nodeId = this.engine.nodeId;
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify({ ...this.config, port: this.port }), ...(nodeId !== undefined ? { [WORKER_NODE_ENV]: nodeId } : {}) });

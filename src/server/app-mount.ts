@@ -2,7 +2,7 @@ import type { AppContext, AppSocket, WebSocketApp } from '../embed/types.js';
 import type { Publication } from '../ipc/messages.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
-import type { HttpRoute } from '../transport/http.js';
+import type { HttpRoute } from '../http/routes.js';
 import type { Mount, WorkerServices } from './mount.js';
 import { RefusalLog } from './refusal-log.js';
 import { groupTopic, splitGroupTopic } from '../topics.js';

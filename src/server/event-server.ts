@@ -13,7 +13,7 @@ import { addressResolver } from '../transport/client-address.js';
 import { runtime } from '../transport/uws.js';
 import type { Connection } from '../transport/connection.js';
 import { FdPool } from './fd-pool.js';
-import { notFoundFor, serverRoutes } from './http-api.js';
+import { notFoundFor, serverRoutes } from './server-routes.js';
 import type { Mount, PublishOptions, WorkerServices } from './mount.js';
 import { NativeMount } from './native-mount.js';
 import { originChecker } from './origins.js';
@@ -21,10 +21,10 @@ import { PusherMount } from './pusher-mount.js';
 import { AppMount } from './app-mount.js';
 import { HookRunner } from './hook-runner.js';
 import type { CustomRoute, RouteContext, ServerHooks, WebSocketApp } from '../embed/types.js';
-import type { HttpRoute } from '../transport/http.js';
+import type { HttpRoute } from '../http/routes.js';
 import { RefusalLog } from './refusal-log.js';
 import { SlowConsumers } from './slow-consumers.js';
-import { FloodControl } from './token-bucket.js';
+import { FloodControl } from '../protocol/token-bucket.js';
 import { groupTopic, historyTopic, isNumbered } from '../topics.js';
 
 /** What an embedder gives createServer() beside the options. */

@@ -6,7 +6,7 @@ import type { Registry } from '../registry/registry.js';
 import type { TaskRunner } from '../tasks/task-runner.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
-import type { HttpRoute } from '../transport/http.js';
+import type { HttpRoute } from '../http/routes.js';
 import type { HookRunner } from './hook-runner.js';
 
 /** Who may not receive a publication, and who sent it (for the sender's share of the way across). */

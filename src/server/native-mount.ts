@@ -10,9 +10,9 @@ import type { FanoutItem } from '../tasks/types.js';
 import { secretsEqual } from '../tokens.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
-import type { HttpRoute } from '../transport/http.js';
+import type { HttpRoute } from '../http/routes.js';
 import { AckTracker } from './ack-tracker.js';
-import { nativeRoutes } from './http-api.js';
+import { nativeRoutes } from '../protocol/native/http-api.js';
 import type { HandshakeRefusalOf, Mount, WorkerServices } from './mount.js';
 import { ALL_TOPIC, LOBBY_TOPIC, channelTopic, historyTopic, isNumbered } from '../topics.js';
 

@@ -1,14 +1,14 @@
 import { randomInt } from 'node:crypto';
 import { AppDirectory } from '../apps/apps.js';
 import type { Publication } from '../ipc/messages.js';
-import { channelType } from '../protocol/pusher/channels.js';
+import { channelType } from '../channel-types.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from '../protocol/pusher/frames.js';
 import { pusherApiRoutes } from '../protocol/pusher/http-api.js';
 import { PusherProtocol, socketIdOf, type PusherHub, type PusherSession } from '../protocol/pusher/protocol.js';
 import type { PresenceMember, PusherJoinResult } from '../registry/engine.js';
 import type { HandshakeInfo } from '../transport/app.js';
 import type { Connection } from '../transport/connection.js';
-import type { HttpRoute } from '../transport/http.js';
+import type { HttpRoute } from '../http/routes.js';
 import type { Mount, WorkerServices } from './mount.js';
 
 /** The path prefix of Pusher connections: `/app/{key}`. */

@@ -19,7 +19,8 @@ export function runEventWorker(config: ServerConfig, embedding: Partial<Embeddin
     config,
     ...(nodeId !== undefined ? { nodeId } : {}),
     link,
-    bus: new IpcBus(link, config.ipcQueueLimit, config.redis !== undefined),
+    // A worker of one node among several sends every publication to its primary, which alone knows the other nodes.
+    bus: new IpcBus(link, config.ipcQueueLimit, nodeId !== undefined),
     registry: ipcRegistry(link),
     tasks: new TaskRunner(link),
     log,

@@ -1,6 +1,7 @@
 import { Connection, type SocketData } from './connection.js';
 import { OutboundTurn } from './outbound-turn.js';
-import { copyRequest, serveHttp, statusLine, type HttpHandler, type HttpRoute } from './http.js';
+import type { HttpHandler, HttpRoute } from '../http/routes.js';
+import { copyRequest, serveHttp, statusLine } from './http.js';
 import { uws, type UWS } from './uws.js';
 import type { AddressResolver } from './client-address.js';
 

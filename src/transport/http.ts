@@ -1,35 +1,7 @@
 import { HttpErrors, ServiceUnavailable } from '../errors.js';
 import type { AddressResolver } from './client-address.js';
 import type { UWS } from './uws.js';
-
-/** An HTTP request as the handlers see it: copied out of uWS before anything awaits. */
-export interface HttpRequestInfo {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  headers: Record<string, string>;
-  body: Buffer;
-  remoteAddress: string;
-}
-
-export interface HttpReply {
-  status: number;
-  body: string | Buffer;
-  contentType?: string;
-  headers?: Record<string, string>;
-}
-
-export type HttpHandler = (request: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
-
-/** One HTTP route: a method or `*` for any, and the exact path (or, with `prefix`, its start). */
-export interface HttpRoute {
-  method: string;
-  path: string;
-  prefix?: boolean;
-  handler: HttpHandler;
-  /** False for routes the 404 does not name (favicon.ico). */
-  listed?: boolean;
-}
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../http/routes.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -50,9 +22,6 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
 }
 
-export function jsonReply(status: number, body: unknown): HttpReply {
-  return { status, body: JSON.stringify(body), contentType: 'application/json' };
-}
 
 /**
  * Copies what a handler needs out of a uWS request, which is valid only until the

@@ -2,14 +2,16 @@ import type { AppDirectory, PusherApp } from '../../apps/apps.js';
 import { ServiceUnavailable } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Registry } from '../../registry/registry.js';
-import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../../transport/http.js';
-import { USER_CHANNEL_PREFIX, channelNameProblem, channelType } from './channels.js';
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../../http/routes.js';
+import { channelType } from '../../channel-types.js';
+import { USER_CHANNEL_PREFIX, channelNameProblem } from './channels.js';
 import { apiRequestProblem } from './signatures.js';
 import { pusherTopic, userTopic } from '../../topics.js';
 
 export interface PusherApiDeps {
   apps: AppDirectory;
-  registry: Registry;
+  /** What the API reads and changes of the registry, and nothing else. */
+  registry: Pick<Registry, 'pusherRemember' | 'pusherChannel' | 'pusherChannels' | 'pusherUsers' | 'pusherTerminate'>;
   /** Publishes to a topic on every worker, a socket left out; false when refused for load. */
   /** Publishes every frame of one request, or none (false) when the server refuses for load. */
   publishAll(items: readonly { topic: string; frame: string; options?: { except?: number } }[]): boolean;

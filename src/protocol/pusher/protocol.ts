@@ -1,8 +1,9 @@
 import type { PusherApp } from '../../apps/apps.js';
 import type { Logger } from '../../log.js';
 import type { PresenceMember, PusherJoinResult } from '../../registry/engine.js';
-import { TokenBucket } from '../../server/token-bucket.js';
-import { USER_CHANNEL_PREFIX, channelNameProblem, channelType } from './channels.js';
+import { TokenBucket } from '../token-bucket.js';
+import { channelType } from '../../channel-types.js';
+import { USER_CHANNEL_PREFIX, channelNameProblem } from './channels.js';
 import { PusherCloseCodes, errorFrame, pusherFrame } from './frames.js';
 import { channelAuthValid, signinValid } from './signatures.js';
 import { nestsDeeperThan } from '../json-depth.js';

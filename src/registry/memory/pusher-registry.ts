@@ -1,5 +1,5 @@
 import type { WebhookEvent } from '../../apps/apps.js';
-import { channelType } from '../../protocol/pusher/channels.js';
+import { channelType } from '../../channel-types.js';
 import type { ChannelStats, PresenceMember, PusherJoinResult, Roster } from '../engine.js';
 import { topBy } from './native-registry.js';
 import type { TopicWorkers } from '../topic-workers.js';

@@ -4,7 +4,7 @@ import { HttpErrors, ServiceUnavailable } from '../../errors.js';
 import { newEpoch } from '../../history/memory-history.js';
 import { openFrame, pickReplay, type Replay, type ReplayRequest } from '../../history/sequenced-frame.js';
 import type { Logger } from '../../log.js';
-import { channelType } from '../../protocol/pusher/channels.js';
+import { channelType } from '../../channel-types.js';
 import { channelTopic } from '../../topics.js';
 import type { ChannelStats, EngineEvents, EngineStats, MembershipChange, PresenceMember, PresenceSnapshot, PusherJoinResult } from '../engine.js';
 import type { TopicWorkers } from '../topic-workers.js';

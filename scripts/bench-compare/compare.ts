@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BenchOptionError, DEFAULT_OPTIONS, type BenchOptions } from './bench-options.js';
+import { BenchOptionError, DEFAULT_OPTIONS, type BenchOptions } from '../../src/bench/bench-options.js';
 import { renderChart } from './compare-chart.js';
-import { profileOf, summarizeCpuProfile, type ProfileSummary } from './cpu-profile.js';
+import { profileOf, summarizeCpuProfile, type ProfileSummary } from '../../src/bench/cpu-profile.js';
 import { CONVEYOR_CLI, REGIMES, SERVERS, commandLine, servers as allServers, type ServerSpec } from './compare-plan.js';
 import { renderReport } from './compare-report.js';
 import {
@@ -25,9 +25,9 @@ import {
   type RunStats,
   type ServerRow,
 } from './compare-results.js';
-import { ms, short, whole } from './report-table.js';
-import { BenchRunError, runBench, type BenchResult } from './run-bench.js';
-import { cpuSeconds, startServerProcess } from './server-process.js';
+import { ms, short, whole } from '../../src/bench/report-table.js';
+import { BenchRunError, runBench, type BenchResult } from '../../src/bench/run-bench.js';
+import { cpuSeconds, startServerProcess } from '../../src/bench/server-process.js';
 
 /**
  * `npm run bench:compare`: the same fanout load against bare uWS, ws, Socket.IO, Soketi and

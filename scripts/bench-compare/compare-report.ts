@@ -1,7 +1,7 @@
-import { DEFAULT_OPTIONS } from './bench-options.js';
+import { DEFAULT_OPTIONS } from '../../src/bench/bench-options.js';
 import { REGIMES } from './compare-plan.js';
 import { bestRate, type CompareSummary, type LatencyRun, type RegimeStats } from './compare-results.js';
-import { bytes, ms, short, whole } from './report-table.js';
+import { bytes, ms, short, whole } from '../../src/bench/report-table.js';
 
 const table = (rows: string[][]): string =>
   [`| ${rows[0]!.join(' | ')} |`, `|${rows[0]!.map(() => '---').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`)].join('\n');

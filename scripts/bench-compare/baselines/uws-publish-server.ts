@@ -1,4 +1,4 @@
-import { uws, type UWS } from '../../transport/uws.js';
+import { uws, type UWS } from '../../../src/transport/uws.js';
 import { announce, channelOf, exitOnSignals, healthBody, portFromArgs } from './baseline-cli.js';
 
 /**

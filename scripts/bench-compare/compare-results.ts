@@ -1,5 +1,5 @@
-import type { ProfileSummary } from './cpu-profile.js';
-import type { BenchResult } from './run-bench.js';
+import type { ProfileSummary } from '../../src/bench/cpu-profile.js';
+import type { BenchResult } from '../../src/bench/run-bench.js';
 import type { Regime, ServerSpec } from './compare-plan.js';
 
 /** One fanout run of one server, as the comparison keeps it. */

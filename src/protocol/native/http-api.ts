@@ -1,22 +1,19 @@
-import { REPLAY_MAX_PART_BYTES } from '../history/sequenced-frame.js';
-import type { ServerConfig } from '../config.js';
-import { HttpErrors } from '../errors.js';
-import { channelNameProblem } from '../protocol/native/channel-name.js';
-import { envelope } from '../protocol/native/envelope.js';
-import type { Hub } from '../protocol/native/hub.js';
-import type { Readiness } from '../ipc/messages.js';
-import type { Registry } from '../registry/registry.js';
-import { secretsEqual } from '../tokens.js';
-import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../transport/http.js';
-import { dashboardRoutes } from './dashboard-routes.js';
-import { demoRoutes } from './demo-routes.js';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
-import { channelTopic } from '../topics.js';
+import type { ServerConfig } from '../../config.js';
+import { HttpErrors } from '../../errors.js';
+import { REPLAY_MAX_PART_BYTES } from '../../history/sequenced-frame.js';
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRoute } from '../../http/routes.js';
+import { guardedBy } from '../../http/token-guard.js';
+import type { Registry } from '../../registry/registry.js';
+import { channelTopic } from '../../topics.js';
+import { channelNameProblem } from './channel-name.js';
+import { envelope } from './envelope.js';
+import type { Hub } from './hub.js';
 
 export interface HttpApiDeps {
-  config: ServerConfig;
+  config: Pick<ServerConfig, 'token' | 'history' | 'tempTokenMax'>;
   hub: Hub;
-  registry: Registry;
+  /** What the API asks of the registry, and nothing else. */
+  registry: Pick<Registry, 'mintToken' | 'hasMembers' | 'historyPublish' | 'historyReplay'>;
 }
 
 function parseObject(body: Buffer): Record<string, unknown> | undefined {
@@ -29,23 +26,10 @@ function parseObject(body: Buffer): Record<string, unknown> | undefined {
   }
 }
 
-/** True when no server token is set, or the request carries one of `accepted` (?token= or Bearer). */
-function carries(config: ServerConfig, request: HttpRequestInfo, accepted: (string | undefined)[]): boolean {
-  if (config.token === undefined) return true;
-  const header = request.headers['authorization'];
-  const given = request.query.get('token') ?? (header?.startsWith('Bearer ') ? header.slice(7) : null);
-  // Every candidate is compared, so the time taken does not tell which one matched.
-  return given !== null && accepted.reduce((match, secret) => (secret !== undefined && secretsEqual(given, secret)) || match, false);
-}
-
-function guardedBy(config: ServerConfig, accepted: (string | undefined)[], handler: HttpHandler): HttpHandler {
-  return (request) => (carries(config, request, accepted) ? handler(request) : jsonReply(401, { error: HttpErrors.unauthorized }));
-}
-
 /** The native protocol's HTTP endpoints of PROTOCOL.md, independent of the transport. */
 export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
   const { config, hub, registry } = deps;
-  const guarded = (handler: HttpHandler): HttpHandler => guardedBy(config, [config.token], handler);
+  const guarded = (handler: HttpHandler): HttpHandler => guardedBy(config.token, [config.token], handler);
 
   const mintToken: HttpHandler = async (request): Promise<HttpReply> => {
     // A temporary token stands in for the server token: without one it would admit nothing.
@@ -116,52 +100,3 @@ export function nativeRoutes(deps: HttpApiDeps): HttpRoute[] {
   ];
 }
 
-export interface ServerRoutesDeps {
-  config: ServerConfig;
-  registry: Registry;
-  /** Extra health fields of this worker. */
-  health(): Record<string, unknown>;
-  /** Whether the server takes new work, as the primary last said. */
-  readiness(): Readiness;
-}
-
-/** What operators read (/health, /metrics) and the demo pages: the worker's own, whatever the protocols. */
-export function serverRoutes(deps: ServerRoutesDeps): HttpRoute[] {
-  const { config, registry } = deps;
-  /** What operators' probes and scrapers read: the server token or --metrics-token opens it. */
-  const monitored = (handler: HttpHandler): HttpHandler => guardedBy(config, [config.token, config.metricsToken], handler);
-
-  const health: HttpHandler = async (): Promise<HttpReply> => {
-    const stats = await registry.stats();
-    return jsonReply(200, { status: 'ok', ...stats, ...deps.health() });
-  };
-
-  const metrics: HttpHandler = async (): Promise<HttpReply> => ({
-    status: 200,
-    body: await renderMetrics(await registry.stats()),
-    contentType: METRICS_CONTENT_TYPE,
-  });
-
-  // Readiness tells nothing a load balancer's probe may not know: it needs no token.
-  const ready: HttpHandler = () => {
-    const state = deps.readiness();
-    return jsonReply(state === 'ready' ? 200 : 503, { status: state });
-  };
-
-  return [
-    // Browsers ask for it on every page: an empty answer instead of a 404 in their console.
-    { method: 'GET', path: '/favicon.ico', handler: () => ({ status: 204, body: '' }), listed: false },
-    { method: 'GET', path: '/ready', handler: ready },
-    { method: 'GET', path: '/health', handler: monitored(health) },
-    { method: 'GET', path: '/metrics', handler: monitored(metrics) },
-    ...(config.dashboard ? dashboardRoutes(registry, monitored) : []),
-    ...(config.demo ? demoRoutes(config.pusherApps) : []),
-  ];
-}
-
-/** The catch-all 404, which names every endpoint this server mounts (with its flags and apps). */
-export function notFoundFor(routes: readonly HttpRoute[]): HttpHandler {
-  const endpoints = [...new Set(routes.filter((route) => route.listed !== false).map((route) => `${route.method} ${route.path}${route.prefix ? '…' : ''}`))];
-  const error = HttpErrors.notFound(endpoints);
-  return (request) => jsonReply(404, { error, path: request.path.slice(0, 200) });
-}

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import type { BenchOptions } from './bench-options.js';
-import type { ProtocolName, PublishAction } from './wire-protocols.js';
+import type { BenchOptions } from '../../src/bench/bench-options.js';
+import type { ProtocolName, PublishAction } from '../../src/bench/wire-protocols.js';
 
 /** This repository's CLI; `--conveyor` in the comparison points at another build. */
 export const CONVEYOR_CLI = fileURLToPath(new URL('../../bin/conveyor.js', import.meta.url));

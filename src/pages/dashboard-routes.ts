@@ -1,5 +1,5 @@
 import type { Registry } from '../registry/registry.js';
-import { jsonReply, type HttpHandler, type HttpRoute } from '../transport/http.js';
+import { jsonReply, type HttpHandler, type HttpRoute } from '../http/routes.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import { builtFile } from './demo-routes.js';
 

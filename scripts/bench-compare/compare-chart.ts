@@ -1,5 +1,5 @@
 import type { CompareSummary } from './compare-results.js';
-import { short } from './report-table.js';
+import { short } from '../../src/bench/report-table.js';
 
 const COLORS = { 'one-by-one': '#8fb3d9', batched: '#1f5f9e' } as const;
 const WIDTH = 820;
