@@ -5,7 +5,7 @@ import { createLogger } from '../src/log.js';
 import type { Hub, Recovery, Session } from '../src/protocol/native/hub.js';
 import { NativeProtocol, type NativeSession } from '../src/protocol/native/protocol.js';
 import { PusherProtocol, type PusherHub, type PusherSession } from '../src/protocol/pusher/protocol.js';
-import { hmacHex } from '../src/protocol/pusher/signatures.js';
+import { hmacHex } from '../src/tokens.js';
 import type { PresenceMember, PusherJoinResult } from '../src/registry/engine.js';
 import { channelTopic, pusherTopic } from '../src/topics.js';
 

@@ -69,7 +69,7 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
   {
     key: 'uws',
     label: 'bare uWS (the limit)',
-    note: 'uWebSockets.js, no protocol, one topic; publishes a turn\'s messages after the message callbacks return (src/bench/baselines/uws-publish-server.ts)',
+    note: 'uWebSockets.js, no protocol, one topic; publishes a turn\'s messages after the message callbacks return (scripts/bench-compare/baselines/uws-publish-server.ts)',
     protocol: 'raw',
     args: [baseline('uws-publish-server.js'), '--port', '0'],
     conveyor: false,
@@ -94,7 +94,7 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
   {
     key: 'ws',
     label: 'ws, loop over clients',
-    note: 'the `ws` package, sending to each client of the channel in a loop (src/bench/baselines/ws-loop-server.ts)',
+    note: 'the `ws` package, sending to each client of the channel in a loop (scripts/bench-compare/baselines/ws-loop-server.ts)',
     protocol: 'raw',
     args: [baseline('ws-loop-server.js'), '--port', '0'],
     conveyor: false,
@@ -102,7 +102,7 @@ export const servers = (conveyorCli = CONVEYOR_CLI): readonly ServerSpec[] => [
   {
     key: 'socketio',
     label: 'Socket.IO 4, rooms',
-    note: 'socket.io from npm, `socket.to(room).emit` (src/bench/baselines/socketio-rooms-server.ts)',
+    note: 'socket.io from npm, `socket.to(room).emit` (scripts/bench-compare/baselines/socketio-rooms-server.ts)',
     protocol: 'socketio',
     args: [baseline('socketio-rooms-server.js'), '--port', '0'],
     conveyor: false,

@@ -3,7 +3,7 @@
  * direction. Both sides import these types; nothing else crosses the cluster channel.
  */
 import type { EngineStats, RegistryCall } from '../registry/engine.js';
-import type { TaskRequest, TaskResult } from '../tasks/types.js';
+import type { TaskRequest } from '../tasks/types.js';
 import type { Publication, Topic } from '../bus/bus.js';
 
 export type { Publication, Topic };

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { PusherApp } from '../apps/apps.js';
-import { hmacHex } from '../protocol/pusher/signatures.js';
+import { hmacHex } from '../tokens.js';
 import { jsonReply, type HttpReply, type HttpRoute } from '../http/routes.js';
 import { DEMO_PAGE } from './demo-page.js';
 import { PUSHER_DEMO_PAGE } from './pusher-demo-page.js';

@@ -2,6 +2,7 @@ import type { Worker } from 'node:cluster';
 import type { Publication } from '../bus/bus.js';
 import type { ServerConfig } from '../config.js';
 import { ServiceUnavailable } from '../errors.js';
+import { failedResponse, perform } from './engine-call.js';
 import { REPLAY_MAX_PART_BYTES } from '../history/sequenced-frame.js';
 import { BatchQueue, MAX_WRITING_BYTES } from '../ipc/batch-queue.js';
 import { messageSize } from '../ipc/message-size.js';
@@ -34,16 +35,6 @@ const MAX_WAITING_REPLAYS = 20_000;
 export const FD_BLOCK = 4096;
 
 const EMPTY_USAGE: WorkerUsage = { rss: 0, slowConsumersClosed: 0, slowConsumersDropping: 0, framesReceived: 0, framesPublished: 0, ackPending: 0, ackGivenUp: 0, ackOverflowClosed: 0, ipcQueuedBytes: 0, ipcRefused: 0, pusherConnections: 0 };
-
-/** A request's failure as its answer: a ServiceUnavailable tells the worker to answer 503 or its error frame. */
-function failedResponse(id: number, error: unknown): PrimaryMessage {
-  return error instanceof ServiceUnavailable ? { type: 'response', id, ok: false, error: error.message, unavailable: true } : { type: 'response', id, ok: false, error: String(error) };
-}
-
-/** An operation's arguments back from JSON, which carries an absent one as null. */
-function argsOf(call: RegistryCall): unknown[] {
-  return call.args.map((arg: unknown) => (arg === null ? undefined : arg));
-}
 
 /**
  * The primary's switchboard: relays publications to the workers that have subscribers,
@@ -134,7 +125,11 @@ export class Router implements Switchboard {
         return;
       }
       case 'registry':
-        (this.engine[message.call.op] as (worker: number, ...args: unknown[]) => unknown)(workerId, ...argsOf(message.call));
+        try {
+          perform(this.engine, workerId, message.call);
+        } catch (error) {
+          this.log.error({ err: error, op: message.call.op }, 'registry operation failed');
+        }
         return;
       case 'pusher-client-event':
         this.announcer.clientEvent(message.app, message.channel, message.event, message.data, message.socketId, message.userId);
@@ -160,7 +155,7 @@ export class Router implements Switchboard {
     switch (request.kind) {
       case 'registry':
         if (request.call.op === 'historyReplay') return this.replay(workerId, id, request.call);
-        return this.respond(workerId, id, () => (this.engine[request.call.op] as (worker: number, ...args: unknown[]) => unknown)(workerId, ...argsOf(request.call)));
+        return this.respond(workerId, id, () => perform(this.engine, workerId, request.call));
       case 'stats': {
         const workers = [...this.workers.values()].map(({ worker, usage }) => ({ id: worker.id, pid: worker.process.pid ?? 0, usage }));
         return this.respond(workerId, id, () => (request.view === 'stats' ? this.numbers.stats(workers) : this.numbers.dashboard(workers)));

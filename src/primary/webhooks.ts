@@ -1,6 +1,6 @@
 import type { AppDirectory, PusherApp, WebhookPayload } from '../apps/apps.js';
 import type { Logger } from '../log.js';
-import { hmacHex } from '../protocol/pusher/signatures.js';
+import { hmacHex } from '../tokens.js';
 import type { TaskPool } from './task-pool.js';
 import { jsonSize } from '../ipc/message-size.js';
 

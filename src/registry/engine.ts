@@ -141,6 +141,30 @@ export interface EngineEvents {
   pressure(): void;
 }
 
+/** With several nodes: what crossed between them and how the link to Redis fared, since start. */
+export interface NodeCounters {
+  /** Publications sent to the other nodes. */
+  published: number;
+  /** Publications received from the other nodes. */
+  received: number;
+  /** Publications that could not cross: Redis was away, or too many bytes were waiting for it. */
+  failed: number;
+  /** Publications of held topics that never arrived here (Redis cut the subscription meanwhile). */
+  missed: number;
+  /** Bytes of publications handed to Redis and not yet answered. */
+  pendingBytes: number;
+  /** How late this node's last probe came back through the bus, in ms. */
+  lagMs: number;
+  /** Times this node lost its link to Redis. */
+  redisDisconnects: number;
+  /** Times Redis closed the bus subscription while the node's commands went on. */
+  busDisconnects: number;
+  /** Errors of the link to Redis, failed connection attempts included. */
+  redisErrors: number;
+  /** Dead nodes this node took out of Redis. */
+  nodesRemoved: number;
+}
+
 /** The numbers an engine gives the server's statistics. */
 export interface EngineStats {
   connections: number;
@@ -151,18 +175,7 @@ export interface EngineStats {
   node?: string;
   nodes?: number;
   redis?: 'up' | 'down';
-  cluster?: {
-    published: number;
-    received: number;
-    failed: number;
-    missed: number;
-    pendingBytes: number;
-    lagMs: number;
-    redisDisconnects: number;
-    busDisconnects: number;
-    redisErrors: number;
-    nodesRemoved: number;
-  };
+  cluster?: NodeCounters;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { HttpErrors, ServiceUnavailable } from '../errors.js';
 import type { AddressResolver } from './client-address.js';
 import type { UWS } from './uws.js';
-import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo, type HttpRoute } from '../http/routes.js';
+import { jsonReply, type HttpHandler, type HttpReply, type HttpRequestInfo } from '../http/routes.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',

@@ -1,13 +1,9 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { PusherApp } from '../../apps/apps.js';
-import { secretsEqual } from '../../tokens.js';
+import { hmacHex, secretsEqual } from '../../tokens.js';
 
 /** Requests signed more than this long before or after the server's clock are refused. */
 export const API_TIMESTAMP_WINDOW_S = 600;
-
-export function hmacHex(secret: string, data: string): string {
-  return createHmac('sha256', secret).update(data).digest('hex');
-}
 
 /** Checks an `auth` of the form `KEY:hex(HMAC-SHA256(secret, data))`, in constant time. */
 function authMatches(app: PusherApp, auth: unknown, data: string): boolean {

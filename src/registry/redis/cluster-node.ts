@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { redactRedisUrls } from '../../config.js';
 import { RedisNodeLink, type ControlMessage } from './node-link.js';
 import type { Publication } from '../../bus/bus.js';
+import type { NodeCounters } from '../engine.js';
 import type { Logger } from '../../log.js';
 import { connectRedis, type RedisClient } from '../../redis/connection.js';
 import { RedisRegistry } from './redis-registry.js';
@@ -27,13 +28,7 @@ export interface ClusterEvents {
 }
 
 /** Counters /metrics shows for the link to Redis. */
-export interface ClusterCounters {
-  redisDisconnects: number;
-  /** Times Redis closed the bus subscription while the node's commands went on. */
-  busDisconnects: number;
-  redisErrors: number;
-  nodesRemoved: number;
-}
+export type ClusterCounters = Pick<NodeCounters, 'redisDisconnects' | 'busDisconnects' | 'redisErrors' | 'nodesRemoved'>;
 
 /**
  * This process as one node of several: the two Redis connections (commands, and

@@ -1,26 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Publication } from '../../bus/bus.js';
+import type { NodeCounters } from '../engine.js';
 import { isCluster, type RedisClient } from '../../redis/connection.js';
 import { withId } from '../../history/sequenced-frame.js';
 
 /** Messages every node hears, beside the publications. */
 export type ControlMessage = { op: 'pusher-terminate'; app: string; userId: string };
 
-export interface BusCounters {
-  /** Publications sent to the other nodes. */
-  published: number;
-  /** Publications received from the other nodes. */
-  received: number;
-  /** Publications that could not cross: Redis was away, or too many bytes were waiting for it. */
-  failed: number;
-  /** Publications of held topics that never arrived here (Redis cut the subscription meanwhile). */
-  missed: number;
-  /** Bytes of publications handed to Redis and not yet answered. */
-  pendingBytes: number;
-  /** How late this node's last probe came back through the bus, in ms. */
-  lagMs: number;
-}
+export type BusCounters = Pick<NodeCounters, 'published' | 'received' | 'failed' | 'missed' | 'pendingBytes' | 'lagMs'>;
 
 /** How often a node sends itself a probe through the bus, to know how far behind its subscription runs. */
 const PROBE_MS = 2000;

@@ -1,4 +1,3 @@
-import type { WebhookPayload } from '../../apps/apps.js';
 import type { Publication } from '../../bus/bus.js';
 import { HttpErrors, ServiceUnavailable } from '../../errors.js';
 import { newEpoch } from '../../history/memory-history.js';
@@ -502,7 +501,7 @@ export class RedisEngine extends MemoryEngine {
    * too, delivers it when it comes back on the bus, so all members see one order. While Redis
    * is away the frame still reaches this node's members, unnumbered.
    */
-  private async sequence(channel: string, publication: Publication): Promise<number> {
+  private async sequence(publication: Publication): Promise<number> {
     const { history, historyTtl } = this.config;
     const { frame, ...rest } = publication;
     const open = openFrame(frame, publication.ackId);
@@ -547,7 +546,7 @@ export class RedisEngine extends MemoryEngine {
   }
 
   override historyPublish(_worker: number, channel: string, frame: string, ackId?: string, except?: number): Promise<number> {
-    return this.sequence(channel, { topic: channelTopic(channel), frame, ...(ackId !== undefined ? { ackId } : {}), ...(except !== undefined ? { except } : {}) });
+    return this.sequence({ topic: channelTopic(channel), frame, ...(ackId !== undefined ? { ackId } : {}), ...(except !== undefined ? { except } : {}) });
   }
 
   // ---- Nodes ----
