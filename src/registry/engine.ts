@@ -61,8 +61,6 @@ export interface RegistryOperations {
   close(worker: number, fd: number): void;
   /** A handshake admitted by admitAddress did not become a socket. */
   releaseAddress(worker: number, address: string): void;
-  /** Keeps the last event of a cache channel. */
-  pusherRemember(worker: number, app: string, channel: string, frame: string): void;
 
   join(worker: number, fd: number, channel: string): Answer<null>;
   leave(worker: number, fd: number): Answer<null>;
@@ -85,6 +83,11 @@ export interface RegistryOperations {
   pusherJoin(worker: number, fd: number, channel: string, member: PresenceMember | undefined, maxMembers: number): Answer<PusherJoinResult>;
   pusherLeave(worker: number, fd: number, channel: string): Answer<null>;
   pusherSignin(worker: number, fd: number, userId: string): Answer<null>;
+  /**
+   * Keeps the last event of a cache channel. Answered once this node keeps it, so that an
+   * HTTP trigger is answered only when a subscriber on any worker would get the event.
+   */
+  pusherRemember(worker: number, app: string, channel: string, frame: string): Answer<null>;
   pusherChannels(worker: number, app: string, prefix: string, userCount: boolean): Answer<Record<string, { user_count?: number }>>;
   pusherChannel(worker: number, app: string, channel: string): Answer<ChannelStats>;
   pusherUsers(worker: number, app: string, channel: string): Answer<string[]>;
@@ -102,7 +105,7 @@ export interface RegistryOperations {
 }
 
 /** Operations sent one way: nothing answers them. */
-export const ONE_WAY_OPERATIONS = ['open', 'close', 'releaseAddress', 'pusherRemember'] as const satisfies readonly (keyof RegistryOperations)[];
+export const ONE_WAY_OPERATIONS = ['open', 'close', 'releaseAddress'] as const satisfies readonly (keyof RegistryOperations)[];
 export type OneWayOperation = (typeof ONE_WAY_OPERATIONS)[number];
 export type Operation = keyof RegistryOperations;
 export type AskedOperation = Exclude<Operation, OneWayOperation>;

@@ -201,7 +201,8 @@ export class PusherMount implements Mount, PusherHub {
   }
 
   remember(session: PusherSession, channel: string, frame: string): void {
-    this.services.registry.pusherRemember(session.app.id, channel, frame);
+    // A client event's sender waits for nothing: the channel keeps it as soon as the primary reads it.
+    void this.services.registry.pusherRemember(session.app.id, channel, frame).catch(() => {});
   }
 
   clientEventHook(session: PusherSession, channel: string, event: string, data: unknown, userId: string | undefined): void {

@@ -86,8 +86,9 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
   /**
    * Delivers the planned events of one request, every channel of every event, or none when the
    * server refused for load: a client that retries a refused request then sends nothing twice.
+   * Resolves once cache channels keep their event: a subscriber after the answer gets it.
    */
-  const deliver = (app: PusherApp, events: readonly PlannedEvent[]): boolean => {
+  const deliver = (app: PusherApp, events: readonly PlannedEvent[]): false | Promise<void> => {
     const items: { topic: string; frame: string; options: { except?: number }; cache: string | undefined }[] = [];
     for (const event of events) {
       for (const channel of event.channels) {
@@ -97,8 +98,8 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
       }
     }
     if (!deps.publishAll(items)) return false;
-    for (const item of items) if (item.cache !== undefined) registry.pusherRemember(app.id, item.cache, item.frame);
-    return true;
+    const kept = items.filter((item) => item.cache !== undefined).map((item) => registry.pusherRemember(app.id, item.cache!, item.frame));
+    return Promise.all(kept).then(() => {});
   };
 
   /** What `info` asked for each channel of an event. */
@@ -131,7 +132,9 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
     if (!body) return notAnObject();
     const plan = planEvent(app, body);
     if (!isPlan(plan)) return plan;
-    if (!deliver(app, [plan])) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
+    const delivered = deliver(app, [plan]);
+    if (!delivered) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
+    await delivered;
     return answer(200, plan.info.length > 0 ? { channels: await channelInfo(app, plan) } : {});
   };
 
@@ -147,7 +150,9 @@ export function pusherApiRoutes(deps: PusherApiDeps): HttpRoute[] {
       if (!isPlan(plan)) return plan;
       plans.push(plan);
     }
-    if (!deliver(app, plans)) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
+    const delivered = deliver(app, plans);
+    if (!delivered) return fail(503, 'The server is relaying too much just now; nothing was sent. Retry shortly.');
+    await delivered;
     const results = await Promise.all(plans.map(async (plan) => (plan.info.length > 0 ? await channelInfo(app, plan) : undefined)));
     return answer(200, { batch: results.map((channels) => (channels ? Object.values(channels)[0] ?? {} : {})) });
   };

@@ -161,8 +161,9 @@ export class MemoryEngine implements Engine {
     return null;
   }
 
-  pusherRemember(_worker: number, app: string, channel: string, frame: string): void {
+  pusherRemember(_worker: number, app: string, channel: string, frame: string): null | Promise<null> {
     this.pusher.remember(app, channel, frame);
+    return null;
   }
 
   pusherChannels(_worker: number, app: string, prefix: string, userCount: boolean): Record<string, { user_count?: number }> | Promise<Record<string, { user_count?: number }>> {

@@ -251,9 +251,11 @@ export class RedisEngine extends MemoryEngine {
     return app !== undefined ? this.channelSettled(app, channel).then(() => null) : null;
   }
 
-  override pusherRemember(worker: number, app: string, channel: string, frame: string): void {
+  /** The other nodes' subscribers find it once Redis has it; the answer does not wait for that (Redis may be away). */
+  override pusherRemember(worker: number, app: string, channel: string, frame: string): null {
     super.pusherRemember(worker, app, channel, frame);
     this.rememberInRedis(app, channel, frame);
+    return null;
   }
 
   override pusherChannels(_worker: number, app: string, prefix: string, userCount: boolean): Promise<Record<string, { user_count?: number }>> {
