@@ -313,3 +313,15 @@ describe('the redis engine, two nodes', () => {
     assert.equal(await a.engine.hasMembers(W1, 'shared'), false);
   });
 });
+
+describe("a worker's call in the primary", () => {
+  test("runs registry operations only, never an engine's lifecycle or private methods", async () => {
+    const { perform } = await import('../src/primary/engine-call.js');
+    const events = new Recorder();
+    const engine = new MemoryEngine(config, new TopicWorkers(), events);
+    assert.equal(perform(engine, W1, { op: 'hasMembers', args: ['room'] }), false);
+    for (const op of ['stop', 'dropWorker', 'takeFds', 'publishAcross', 'left', 'constructor', 'toString']) {
+      assert.throws(() => perform(engine, W1, { op, args: [] } as never), /no registry operation/);
+    }
+  });
+});

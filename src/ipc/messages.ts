@@ -57,7 +57,7 @@ export type WorkerMessage =
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; reason: string }
   | { type: 'publish'; publication: Publication }
-  /** A one-way registry operation (a socket opened or closed, a cache channel's last event, an address given back). */
+  /** A one-way registry operation (a socket opened or closed, an address given back). */
   | { type: 'registry'; call: RegistryCall }
   /** A client event, for the app's webhooks. */
   | { type: 'pusher-client-event'; app: string; channel: string; event: string; data: unknown; socketId: string; userId?: string }

@@ -1,6 +1,6 @@
 import { ServiceUnavailable } from '../errors.js';
 import type { PrimaryMessage } from '../ipc/messages.js';
-import type { Engine, RegistryCall } from '../registry/engine.js';
+import { isOperation, type Engine, type RegistryCall } from '../registry/engine.js';
 
 /** A request's failure as its answer: a ServiceUnavailable tells the worker to answer 503 or its error frame. */
 export function failedResponse(id: number, error: unknown): PrimaryMessage {
@@ -12,9 +12,9 @@ function argsOf(call: RegistryCall): unknown[] {
   return call.args.map((arg: unknown) => (arg === null ? undefined : arg));
 }
 
-/** Runs a worker's call on the engine; a name the engine does not have throws (answered as an error, never a crash). */
+/** Runs a worker's call on the engine; a name that is not a registry operation throws (answered as an error, never a crash). */
 export function perform(engine: Engine, worker: number, call: RegistryCall): unknown {
-  const operation = (engine as unknown as Record<string, unknown>)[call.op];
-  if (typeof operation !== 'function') throw new Error(`no registry operation ${JSON.stringify(call.op)}`);
-  return (operation as (worker: number, ...args: unknown[]) => unknown).call(engine, worker, ...argsOf(call));
+  if (!isOperation(call.op)) throw new Error(`no registry operation ${JSON.stringify(call.op)}`);
+  const operation = engine[call.op] as (worker: number, ...args: unknown[]) => unknown;
+  return operation.call(engine, worker, ...argsOf(call));
 }

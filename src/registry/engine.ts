@@ -108,6 +108,20 @@ export interface RegistryOperations {
 export const ONE_WAY_OPERATIONS = ['open', 'close', 'releaseAddress'] as const satisfies readonly (keyof RegistryOperations)[];
 export type OneWayOperation = (typeof ONE_WAY_OPERATIONS)[number];
 export type Operation = keyof RegistryOperations;
+
+/**
+ * Every operation's name, for the primary to accept from a worker and nothing else (not an
+ * engine's lifecycle or private methods). The compiler keeps it complete.
+ */
+const OPERATION_NAMES: Record<Operation, true> = {
+  open: true, close: true, releaseAddress: true, join: true, leave: true, assoc: true, mintToken: true, admitToken: true, consumeToken: true, hasMembers: true, admitAddress: true,
+  pusherOpen: true, pusherJoin: true, pusherLeave: true, pusherSignin: true, pusherRemember: true, pusherChannels: true, pusherChannel: true, pusherUsers: true, pusherTerminate: true,
+  groupJoin: true, groupLeave: true, historyReplay: true, historyPublish: true,
+};
+
+export function isOperation(name: string): name is Operation {
+  return Object.hasOwn(OPERATION_NAMES, name);
+}
 export type AskedOperation = Exclude<Operation, OneWayOperation>;
 
 type WithoutWorker<T> = T extends [number, ...infer Rest] ? Rest : never;
